@@ -1,0 +1,537 @@
+"""Pydantic models: the Python side of the Avro contracts in ``schemas/``.
+
+Each model names the Avro record it mirrors in ``avro_name``; ``tests/unit/test_schemas.py``
+proves every model round-trips through its schema and that the two list the same fields.
+Validation that a message must pass wherever it is read (identifier check digits, the lawful
+basis matching consent) lives here, so the hub and every adapter apply the same rules.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Annotated, Any, ClassVar
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
+from stdnum.exceptions import ValidationError as StdnumError
+from stdnum.gb import nhs, upn
+
+from schemas.enums import (
+    Brag,
+    CommandAction,
+    Consent,
+    Engagement,
+    ExclusionKind,
+    HubEventKind,
+    LawfulBasis,
+    MatchMethod,
+    PacketReason,
+    ReferrerKind,
+    ResponseOutcome,
+    SenProvision,
+    SubjectRole,
+    Tenure,
+)
+
+__all__ = [
+    "AdultPosingRisk",
+    "AeAttendance",
+    "AgencyResponse",
+    "AntiSocialBehaviourReport",
+    "AvroModel",
+    "CommandReply",
+    "Contact",
+    "ContactCommand",
+    "EducationFindings",
+    "Exclusion",
+    "GpRegistration",
+    "HealthFindings",
+    "HealthVisitorInvolvement",
+    "HomelessnessApproach",
+    "HospitalAdmission",
+    "HouseholdMember",
+    "HouseholdPupil",
+    "HousingFindings",
+    "HubEvent",
+    "InformationRequest",
+    "Instant",
+    "MissedAppointment",
+    "PoliceCallOut",
+    "PoliceFindings",
+    "PoliceIncident",
+    "Pregnancy",
+    "RatingChange",
+    "Referrer",
+    "RequestReminder",
+    "RestrictedEnvelope",
+    "RestrictedFindings",
+    "RestrictedHolding",
+    "RestrictedItem",
+    "RestrictedRecord",
+    "SafeguardingConcern",
+    "SchoolPlacement",
+    "ScreeningPacket",
+    "SpecialEducationalNeeds",
+    "Subject",
+    "SubjectMatch",
+    "Tenancy",
+    "normalise_postcode",
+]
+
+
+def _to_avro_instant(value: datetime) -> datetime:
+    # Avro timestamp-millis keeps milliseconds in UTC; doing the same here makes a model
+    # equal to itself after a round trip through the broker.
+    value = value.astimezone(UTC)
+    return value.replace(microsecond=value.microsecond // 1000 * 1000)
+
+
+Instant = Annotated[AwareDatetime, AfterValidator(_to_avro_instant)]
+"""An aware UTC datetime with millisecond precision (Avro ``timestamp-millis``)."""
+
+
+class AvroModel(BaseModel):
+    """A value that travels as an Avro record; immutable once built."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    avro_name: ClassVar[str]
+
+    def to_avro(self) -> dict[str, Any]:
+        return self.model_dump()
+
+
+def normalise_postcode(value: str) -> str:
+    """Upper case with a single space before the inward code, as agencies' systems differ."""
+    compact = "".join(value.split()).upper()
+    return f"{compact[:-3]} {compact[-3:]}" if len(compact) > 3 else compact
+
+
+class Subject(AvroModel):
+    avro_name: ClassVar[str] = "uk.mash.Subject"
+
+    subject_id: str = Field(min_length=1)
+    role: SubjectRole
+    given_name: str | None = None
+    family_name: str | None = None
+    date_of_birth: date | None = None
+    expected_date_of_delivery: date | None = None
+    nhs_number: str | None = None
+    upn: str | None = None
+    la_child_id: str | None = None
+    address: str | None = None
+    postcode: str | None = None
+
+    @field_validator("nhs_number")
+    @classmethod
+    def _valid_nhs_number(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            return str(nhs.validate(value))
+        except StdnumError:
+            raise ValueError("NHS number fails its check digit") from None
+
+    @field_validator("upn")
+    @classmethod
+    def _valid_upn(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            return str(upn.validate(value))
+        except StdnumError:
+            raise ValueError("Unique Pupil Number is not valid") from None
+
+    @field_validator("postcode")
+    @classmethod
+    def _normal_postcode(cls, value: str | None) -> str | None:
+        return None if value is None else normalise_postcode(value)
+
+
+class Referrer(AvroModel):
+    avro_name: ClassVar[str] = "uk.mash.Referrer"
+
+    kind: ReferrerKind
+    organisation: str | None = None
+    name: str | None = None
+    role: str | None = None
+
+
+class Contact(AvroModel):
+    avro_name: ClassVar[str] = "uk.mash.Contact"
+
+    contact_id: str = Field(min_length=1, max_length=100)
+    contact_ref: str | None = None
+    received_at: Instant
+    brag: Brag
+    referrer: Referrer
+    concerns_summary: str = Field(min_length=1)
+    consent: Consent
+    lawful_basis: LawfulBasis
+    subjects: list[Subject] = Field(min_length=1)
+    agencies: list[str] = []
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Contact:
+        if (self.consent is Consent.GIVEN) != (self.lawful_basis is LawfulBasis.CONSENT):
+            raise ValueError(
+                "lawful_basis must be CONSENT when consent is GIVEN, and S47_CHILD_PROTECTION "
+                "or S10_COOPERATION when consent was refused or not sought"
+            )
+        if not any(s.role in (SubjectRole.CHILD, SubjectRole.UNBORN) for s in self.subjects):
+            raise ValueError("a contact must name at least one CHILD or UNBORN subject")
+        ids = [s.subject_id for s in self.subjects]
+        if len(ids) != len(set(ids)):
+            raise ValueError("subject_id values must be unique within a contact")
+        return self
+
+
+class InformationRequest(AvroModel):
+    avro_name: ClassVar[str] = "uk.mash.InformationRequest"
+
+    request_id: str
+    revision: int = 0
+    contact_ref: str
+    agency: str
+    brag: Brag
+    deadline: Instant
+    issued_at: Instant
+    concerns_summary: str
+    consent: Consent
+    lawful_basis: LawfulBasis
+    subjects: list[Subject] = []
+
+
+class RequestReminder(AvroModel):
+    avro_name: ClassVar[str] = "uk.mash.RequestReminder"
+
+    request_id: str
+    contact_ref: str
+    agency: str
+    brag: Brag
+    deadline: Instant
+    sent_at: Instant
+    fraction: float = Field(0.5, gt=0.0, lt=1.0)
+
+
+class SubjectMatch(AvroModel):
+    avro_name: ClassVar[str] = "uk.mash.SubjectMatch"
+
+    subject_id: str
+    matched: bool
+    method: MatchMethod
+    confidence: float = Field(ge=0.0, le=1.0)
+    record_id: str | None = None
+
+
+class RestrictedEnvelope(AvroModel):
+    avro_name: ClassVar[str] = "uk.mash.RestrictedEnvelope"
+
+    key_id: str
+    ephemeral_public_key: bytes
+    nonce: bytes
+    ciphertext: bytes
+
+
+class RestrictedItem(AvroModel):
+    avro_name: ClassVar[str] = "uk.mash.RestrictedItem"
+
+    category: str
+    summary: str
+    subject_ids: list[str] = []
+
+
+class RestrictedFindings(AvroModel):
+    avro_name: ClassVar[str] = "uk.mash.RestrictedFindings"
+
+    items: list[RestrictedItem] = []
+
+
+class RestrictedRecord(AvroModel):
+    avro_name: ClassVar[str] = "uk.mash.RestrictedRecord"
+
+    reference: str
+    contact_ref: str
+    agency: str
+    response_id: str
+    received_at: Instant
+    envelope: RestrictedEnvelope
+
+
+class RestrictedHolding(AvroModel):
+    avro_name: ClassVar[str] = "uk.mash.RestrictedHolding"
+
+    agency: str
+    reference: str
+
+
+class AgencyResponse(AvroModel):
+    avro_name: ClassVar[str] = "uk.mash.AgencyResponse"
+
+    response_id: str
+    request_id: str
+    contact_ref: str
+    agency: str
+    responded_at: Instant
+    outcome: ResponseOutcome
+    matches: list[SubjectMatch] = []
+    strengths: list[str] = []
+    engagement: Engagement = Engagement.UNKNOWN
+    engagement_notes: str | None = None
+    findings: bytes | None = None
+    restricted: RestrictedEnvelope | None = None
+
+
+class PoliceIncident(AvroModel):
+    avro_name: ClassVar[str] = "uk.mash.PoliceIncident"
+
+    occurred_on: date
+    category: str
+    summary: str
+    subject_ids: list[str] = []
+
+
+class PoliceCallOut(AvroModel):
+    avro_name: ClassVar[str] = "uk.mash.PoliceCallOut"
+
+    occurred_on: date
+    reason: str
+    domestic_abuse: bool = False
+
+
+class AdultPosingRisk(AvroModel):
+    avro_name: ClassVar[str] = "uk.mash.AdultPosingRisk"
+
+    name: str
+    relationship: str
+    risk_summary: str
+
+
+class PoliceFindings(AvroModel):
+    avro_name: ClassVar[str] = "uk.mash.PoliceFindings"
+
+    incidents: list[PoliceIncident] = []
+    call_outs: list[PoliceCallOut] = []
+    adults_posing_risk: list[AdultPosingRisk] = []
+
+
+class GpRegistration(AvroModel):
+    avro_name: ClassVar[str] = "uk.mash.GpRegistration"
+
+    subject_id: str
+    practice: str
+    registered_since: date | None = None
+
+
+class HospitalAdmission(AvroModel):
+    avro_name: ClassVar[str] = "uk.mash.HospitalAdmission"
+
+    subject_id: str
+    admitted_on: date
+    reason: str
+
+
+class AeAttendance(AvroModel):
+    avro_name: ClassVar[str] = "uk.mash.AeAttendance"
+
+    subject_id: str
+    attended_on: date
+    reason: str
+
+
+class MissedAppointment(AvroModel):
+    avro_name: ClassVar[str] = "uk.mash.MissedAppointment"
+
+    subject_id: str
+    due_on: date
+    service: str
+
+
+class HealthVisitorInvolvement(AvroModel):
+    avro_name: ClassVar[str] = "uk.mash.HealthVisitorInvolvement"
+
+    team: str
+    involvement: str
+
+
+class Pregnancy(AvroModel):
+    avro_name: ClassVar[str] = "uk.mash.Pregnancy"
+
+    subject_id: str
+    weeks: int
+    expected_date_of_delivery: date | None = None
+    previous_children_in_care: bool = False
+    booked_antenatal: bool = False
+
+
+class HealthFindings(AvroModel):
+    avro_name: ClassVar[str] = "uk.mash.HealthFindings"
+
+    registrations: list[GpRegistration] = []
+    admissions: list[HospitalAdmission] = []
+    ae_attendances: list[AeAttendance] = []
+    missed_appointments: list[MissedAppointment] = []
+    health_visitor: HealthVisitorInvolvement | None = None
+    pregnancy: Pregnancy | None = None
+
+
+class SchoolPlacement(AvroModel):
+    avro_name: ClassVar[str] = "uk.mash.SchoolPlacement"
+
+    name: str
+    year_group: int | None = None
+
+
+class Exclusion(AvroModel):
+    avro_name: ClassVar[str] = "uk.mash.Exclusion"
+
+    excluded_on: date
+    kind: ExclusionKind
+    days: int = 0
+    reason: str
+
+
+class SafeguardingConcern(AvroModel):
+    avro_name: ClassVar[str] = "uk.mash.SafeguardingConcern"
+
+    raised_on: date
+    summary: str
+
+
+class SpecialEducationalNeeds(AvroModel):
+    avro_name: ClassVar[str] = "uk.mash.SpecialEducationalNeeds"
+
+    provision: SenProvision
+    needs: str
+
+
+class HouseholdPupil(AvroModel):
+    avro_name: ClassVar[str] = "uk.mash.HouseholdPupil"
+
+    name: str
+    year_group: int | None = None
+    school: str
+    safeguarding_concerns: list[SafeguardingConcern] = []
+
+
+class EducationFindings(AvroModel):
+    avro_name: ClassVar[str] = "uk.mash.EducationFindings"
+
+    school: SchoolPlacement | None = None
+    attendance_percent: float | None = None
+    exclusions: list[Exclusion] = []
+    safeguarding_concerns: list[SafeguardingConcern] = []
+    sen: SpecialEducationalNeeds | None = None
+    household_pupils: list[HouseholdPupil] = []
+
+
+class Tenancy(AvroModel):
+    avro_name: ClassVar[str] = "uk.mash.Tenancy"
+
+    tenure: Tenure
+    started_on: date | None = None
+    address: str
+
+
+class HouseholdMember(AvroModel):
+    avro_name: ClassVar[str] = "uk.mash.HouseholdMember"
+
+    name: str
+    age: int | None = None
+    relationship: str
+
+
+class HomelessnessApproach(AvroModel):
+    avro_name: ClassVar[str] = "uk.mash.HomelessnessApproach"
+
+    presented_on: date
+    reason: str
+    outcome: str
+
+
+class AntiSocialBehaviourReport(AvroModel):
+    avro_name: ClassVar[str] = "uk.mash.AntiSocialBehaviourReport"
+
+    reported_on: date
+    summary: str
+
+
+class HousingFindings(AvroModel):
+    avro_name: ClassVar[str] = "uk.mash.HousingFindings"
+
+    tenancy: Tenancy | None = None
+    household_members: list[HouseholdMember] = []
+    homelessness: list[HomelessnessApproach] = []
+    overcrowded: bool = False
+    arrears_pounds: float | None = None
+    anti_social_behaviour: list[AntiSocialBehaviourReport] = []
+
+
+class RatingChange(AvroModel):
+    avro_name: ClassVar[str] = "uk.mash.RatingChange"
+
+    brag: Brag
+    changed_at: Instant
+    deadline: Instant
+
+
+class ScreeningPacket(AvroModel):
+    avro_name: ClassVar[str] = "uk.mash.ScreeningPacket"
+
+    packet_id: str
+    contact_ref: str
+    version: int
+    reason: PacketReason
+    published_at: Instant
+    received_at: Instant
+    brag: Brag
+    deadline: Instant
+    rating_history: list[RatingChange] = []
+    referrer: Referrer
+    concerns_summary: str
+    consent: Consent
+    lawful_basis: LawfulBasis
+    subjects: list[Subject] = []
+    answers: list[AgencyResponse] = []
+    late_agencies: list[str] = []
+    missing_agencies: list[str] = []
+    restricted_held: list[RestrictedHolding] = []
+
+
+class HubEvent(AvroModel):
+    avro_name: ClassVar[str] = "uk.mash.HubEvent"
+
+    event_id: str
+    occurred_at: Instant
+    contact_ref: str | None = None
+    kind: HubEventKind
+    brag: Brag | None = None
+    agency: str | None = None
+    detail: dict[str, str] = {}
+
+
+class ContactCommand(AvroModel):
+    avro_name: ClassVar[str] = "uk.mash.ContactCommand"
+
+    command_id: str
+    issued_at: Instant
+    action: CommandAction
+    contact_ref: str
+    brag: Brag | None = None
+
+
+class CommandReply(AvroModel):
+    avro_name: ClassVar[str] = "uk.mash.CommandReply"
+
+    command_id: str
+    ok: bool
+    contact_ref: str | None = None
+    brag: Brag | None = None
+    deadline: Instant | None = None
+    error: str | None = None
