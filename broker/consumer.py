@@ -1,0 +1,246 @@
+"""Consuming with manual acks and dead letters that say why.
+
+A handler acks only by returning: its effect must be durable by then. A handler that finds
+the message bad raises :class:`Rejected` (a :class:`~schemas.codec.DecodeError` counts too);
+the message is then published to the queue's dead-letter queue with the reason in its
+headers, confirmed, and only then acked, so it is neither lost nor retried. A transient
+failure of the infrastructure (the broker refusing a publish, a lost connection) is waited
+out with the message held. Any other error nacks the message back to the queue; the quorum
+queue's delivery limit dead-letters a poison message instead of letting it loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+
+import aiormq
+import structlog
+from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
+
+from broker.publisher import Publisher, PublishFailed
+from broker.signing import SignatureRefused, Verifier
+from broker.topology import Topology
+from schemas.codec import DecodeError
+from telemetry import tracing
+from telemetry.metrics import Metrics
+
+__all__ = ["TRANSIENT", "ConsumeRefused", "Consumer", "Handler", "Rejected", "dead_letter"]
+
+log = structlog.get_logger("mash.broker")
+
+Handler = Callable[[AbstractIncomingMessage], Awaitable[None]]
+
+REASON = "x-mash-reason"
+DETAIL = "x-mash-detail"
+QUEUE = "x-mash-queue"
+REJECTED_AT = "x-mash-rejected-at"
+REJECTED_BY = "x-mash-rejected-by"
+# The original broker user (the dead letter's own user_id is the consumer that rejected it).
+BROKER_USER = "x-mash-broker-user"
+
+
+class ConsumeRefused(PermissionError):
+    """This broker user may not read the queue (another agency's, say), or it does not exist."""
+
+
+# Failures of the infrastructure, not of the message: worth waiting out. A component adds
+# its own (the hub: a locked or full database).
+TRANSIENT: tuple[type[BaseException], ...] = (PublishFailed, ConnectionError)
+
+
+class Rejected(Exception):
+    """The message can never be handled; dead-letter it with this reason."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+        self.detail = detail
+
+
+async def dead_letter(
+    publisher: Publisher,
+    topology: Topology,
+    message: AbstractIncomingMessage,
+    queue: str,
+    reason: str,
+    detail: str,
+    rejected_by: str,
+) -> None:
+    headers = dict(message.headers or {})
+    headers.update(
+        {
+            REASON: reason,
+            DETAIL: detail[:500],
+            QUEUE: queue,
+            REJECTED_AT: datetime.now(UTC).isoformat(),
+            REJECTED_BY: rejected_by,
+            BROKER_USER: message.user_id or "",
+        }
+    )
+    await publisher.publish(
+        topology.dead,
+        queue,
+        message.body,
+        message_id=message.message_id or f"dead-{message.delivery_tag}",
+        type_=message.type,
+        headers=headers,
+        correlation_id=message.correlation_id,
+        sign=False,
+    )
+
+
+class Consumer:
+    """Runs one handler on one queue, on a channel of its own with its own prefetch."""
+
+    def __init__(
+        self,
+        channel: AbstractChannel,
+        publisher: Publisher,
+        topology: Topology,
+        queue: str,
+        handler: Handler,
+        *,
+        component: str,
+        prefetch: int = 32,
+        retry_delay: float = 0.5,
+        verifier: Verifier | None = None,
+        allowed_senders: frozenset[str] | None = None,
+        transient: tuple[type[BaseException], ...] = TRANSIENT,
+        metrics: Metrics | None = None,
+    ) -> None:
+        self.channel = channel
+        self.publisher = publisher
+        self.topology = topology
+        self.queue = queue
+        self.handler = handler
+        self.component = component
+        self.prefetch = prefetch
+        self.retry_delay = retry_delay
+        # Without a verifier nothing is checked: only tests of the broker layer itself do so.
+        self.verifier = verifier
+        self.allowed_senders = allowed_senders
+        self.transient = transient
+        self.metrics = metrics
+        self.handled = 0
+        self.dead_lettered = 0
+
+    async def start(self) -> None:
+        await self.channel.set_qos(prefetch_count=self.prefetch)
+        # A passive declare (not get_queue) makes the queue part of what a robust channel
+        # restores, so the consumer comes back after a reconnect.
+        try:
+            queue = await self.channel.declare_queue(self.queue, passive=True)
+            await queue.consume(self._on_message, no_ack=False)
+        except (
+            aiormq.exceptions.ChannelAccessRefused,
+            aiormq.exceptions.ChannelNotFoundEntity,  # not declared: provisioned users may not
+        ) as exc:
+            log.error("consume_refused", queue=self.queue, reason=str(exc))
+            raise ConsumeRefused(f"cannot read {self.queue}: {exc}") from None
+
+    async def _handle(self, message: AbstractIncomingMessage) -> None:
+        if self.verifier is not None:
+            self.verifier.verify(
+                message.headers,
+                message.message_id,
+                message.type,
+                message.body,
+                self.allowed_senders,
+            )
+        # A full queue downstream, a lost connection or a locked database passes: the message
+        # is held (prefetch bounds how many) and retried in place rather than returned, so an
+        # outage never spends its delivery limit and dead-letters good work.
+        delay = self.retry_delay
+        while True:
+            try:
+                await self.handler(message)
+                return
+            except self.transient as exc:
+                if self.channel.is_closed:
+                    raise  # the broker redelivers it once the connection is back
+                log.warning(
+                    "handler_waiting",
+                    queue=self.queue,
+                    message_id=message.message_id,
+                    error=type(exc).__name__,
+                    retry_in_s=delay,
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+
+    async def _on_message(self, message: AbstractIncomingMessage) -> None:
+        # One task per delivery, so the trace and log context stay with this message.
+        trace = tracing.from_headers(message.headers) or tracing.TraceContext.new()
+        tracing.use(trace)
+        structlog.contextvars.bind_contextvars(
+            message_id=message.message_id, trace_id=trace.trace_id, queue=self.queue
+        )
+        started = time.perf_counter()
+        try:
+            await self._handle(message)
+        except (Rejected, DecodeError, SignatureRefused) as exc:
+            outcome = await self._dead_letter(message, exc.reason, exc.detail)
+            self._observe(message, outcome, started)
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # keep consuming; the delivery limit stops a poison message
+            # The type only: an exception's text may quote a child's details.
+            log.error(
+                "handler_failed",
+                queue=self.queue,
+                message_id=message.message_id,
+                error=type(exc).__name__,
+                redelivered=message.redelivered,
+            )
+            await asyncio.sleep(self.retry_delay)
+            await self._settle(message.nack(requeue=True))
+            self._observe(message, "retried", started)
+            return
+        self.handled += 1
+        await self._settle(message.ack())
+        self._observe(message, "handled", started)
+
+    def _observe(self, message: AbstractIncomingMessage, outcome: str, started: float) -> None:
+        if self.metrics is not None:
+            elapsed = time.perf_counter() - started
+            self.metrics.consumed(self.queue, message.type, message.headers, outcome, elapsed)
+
+    async def _dead_letter(self, message: AbstractIncomingMessage, reason: str, detail: str) -> str:
+        try:
+            await dead_letter(
+                self.publisher, self.topology, message, self.queue, reason, detail, self.component
+            )
+        except Exception as exc:
+            log.error(
+                "dead_letter_failed",
+                queue=self.queue,
+                message_id=message.message_id,
+                error=type(exc).__name__,
+            )
+            await asyncio.sleep(self.retry_delay)
+            await self._settle(message.nack(requeue=True))
+            return "retried"
+        self.dead_lettered += 1
+        if self.metrics is not None:
+            self.metrics.dead_letters.labels(self.queue, reason).inc()
+        log.warning(
+            "message_dead_lettered",
+            queue=self.queue,
+            message_id=message.message_id,
+            reason=reason,
+            detail=detail,
+        )
+        await self._settle(message.ack())
+        return "dead_lettered"
+
+    async def _settle(self, settle: Awaitable[None]) -> None:
+        # After a connection loss the broker redelivers unsettled messages itself, and
+        # handlers are idempotent, so a failed ack or nack is only worth a log line.
+        try:
+            await settle
+        except Exception as exc:
+            log.warning("settle_failed", queue=self.queue, error=type(exc).__name__)

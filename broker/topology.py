@@ -1,0 +1,287 @@
+"""The broker topology of one MASH, declared from one table.
+
+Work is split into two lanes so that Red work never waits behind a backlog of lower-rated
+work: each agency's requests, the hub's contact intake and the hub's answers each have an
+``urgent`` queue (Red) and a ``routine`` queue (everything else), consumed on separate
+channels. Quorum queues in this RabbitMQ do not support priorities, and a priority queue would
+still make Red wait for the messages already prefetched; separate lanes do neither.
+
+Every work queue is a durable quorum queue with a delivery limit and at-least-once dead
+lettering to ``<queue>.dead`` through the ``dead`` exchange.
+
+The table also says who may use each name: the roles that publish to an exchange
+(``writers``) and the role that consumes a queue (``readers``). Roles are ``hub``,
+``screening``, ``restricted`` and one per agency; :mod:`broker.identities` turns the table
+into each role's broker permissions, so a new queue cannot be added without deciding who
+reads it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import aio_pika
+import aiormq
+from aio_pika.abc import AbstractChannel, AbstractConnection
+
+from broker.settings import BrokerSettings
+from schemas.enums import Brag
+
+__all__ = [
+    "HUB",
+    "LANES",
+    "RESTRICTED",
+    "SCREENING",
+    "ExchangeSpec",
+    "Lane",
+    "QueueSpec",
+    "Topology",
+    "TopologyRefused",
+    "declare",
+    "delete",
+    "lane_for",
+]
+
+Lane = Literal["urgent", "routine"]
+LANES: tuple[Lane, ...] = ("urgent", "routine")
+
+# Roles besides the agencies (each agency is a role named after itself).
+HUB = "hub"
+SCREENING = "screening"  # the screening UI: submits contacts, re-rates, reads packets
+RESTRICTED = "restricted"  # the keeper of the restricted file, and nobody else
+
+
+def lane_for(brag: Brag) -> Lane:
+    """Red work travels on the urgent lane; every other rating on the routine lane."""
+    return "urgent" if Brag(brag) is Brag.RED else "routine"
+
+
+@dataclass(frozen=True)
+class ExchangeSpec:
+    name: str
+    kind: aio_pika.ExchangeType
+    writers: frozenset[str] = frozenset()  # roles that publish to it
+
+
+@dataclass(frozen=True)
+class QueueSpec:
+    name: str
+    bindings: tuple[tuple[str, str], ...]  # (exchange, routing key)
+    arguments: dict[str, Any] = field(default_factory=dict, hash=False)
+    dead_letter_queue: str | None = None
+    readers: frozenset[str] = frozenset()  # roles that consume it; none: operators only
+
+
+class Topology:
+    """Names and arguments for one MASH (one prefix), derived from one table."""
+
+    def __init__(self, settings: BrokerSettings, agencies: Iterable[str] | None = None) -> None:
+        self.settings = settings
+        self.prefix = settings.prefix
+        self.agencies = tuple(agencies if agencies is not None else settings.agencies)
+
+    def name(self, short: str) -> str:
+        return f"{self.prefix}.{short}"
+
+    # Exchanges
+    @property
+    def contacts(self) -> str:
+        return self.name("contacts")
+
+    @property
+    def commands(self) -> str:
+        return self.name("commands")
+
+    @property
+    def requests(self) -> str:
+        return self.name("requests")
+
+    @property
+    def answers(self) -> str:
+        return self.name("answers")
+
+    @property
+    def packets(self) -> str:
+        return self.name("packets")
+
+    @property
+    def events(self) -> str:
+        return self.name("events")
+
+    @property
+    def dead(self) -> str:
+        return self.name("dead")
+
+    @property
+    def restricted(self) -> str:
+        return self.name("restricted")
+
+    # Queues
+    def contact_queue(self, lane: Lane) -> str:
+        return self.name(f"hub.contacts.{lane}")
+
+    def answer_queue(self, lane: Lane) -> str:
+        return self.name(f"hub.answers.{lane}")
+
+    @property
+    def command_queue(self) -> str:
+        return self.name("hub.commands")
+
+    def request_queue(self, agency: str, lane: Lane) -> str:
+        return self.name(f"{agency}.requests.{lane}")
+
+    @property
+    def packet_queue(self) -> str:
+        return self.name("screening.packets")
+
+    @property
+    def restricted_queue(self) -> str:
+        """The restricted file's own route: sealed restricted findings, nothing else."""
+        return self.name("restricted.file")
+
+    @property
+    def event_queue(self) -> str:
+        return self.name("ops.events")
+
+    def reply_queue(self, token: str) -> str:
+        """A private, exclusive queue for the hub's replies to one client (not in the table:
+        it lives as long as the client's connection)."""
+        return self.name(f"replies.{token}")
+
+    @staticmethod
+    def request_key(agency: str, lane: Lane) -> str:
+        return f"{agency}.{lane}"
+
+    def exchanges(self) -> list[ExchangeSpec]:
+        direct, topic, fanout = (
+            aio_pika.ExchangeType.DIRECT,
+            aio_pika.ExchangeType.TOPIC,
+            aio_pika.ExchangeType.FANOUT,
+        )
+        hub, screening = frozenset({HUB}), frozenset({SCREENING})
+        return [
+            ExchangeSpec(self.contacts, direct, screening),
+            ExchangeSpec(self.commands, direct, screening),
+            ExchangeSpec(self.requests, topic, hub),
+            ExchangeSpec(self.answers, direct, frozenset(self.agencies)),
+            ExchangeSpec(self.packets, fanout, hub),
+            ExchangeSpec(self.events, topic, hub),
+            # Consumers dead-letter what they cannot handle. A topic exchange, so that each
+            # role's topic permissions can limit it to the dead queues of what it reads.
+            ExchangeSpec(self.dead, topic, frozenset(self.roles())),
+            ExchangeSpec(self.restricted, direct, hub),
+        ]
+
+    def roles(self) -> list[str]:
+        """Every role with a broker identity in this MASH."""
+        clash = {HUB, SCREENING, RESTRICTED} & set(self.agencies)
+        if clash:
+            raise ValueError(f"agency name {sorted(clash)[0]!r} is reserved for a hub role")
+        return [HUB, SCREENING, RESTRICTED, *self.agencies]
+
+    def _work_queue(self, name: str, reader: str, *bindings: tuple[str, str]) -> QueueSpec:
+        return QueueSpec(
+            name=name,
+            readers=frozenset({reader}),
+            bindings=bindings,
+            arguments={
+                "x-queue-type": "quorum",
+                "x-delivery-limit": self.settings.delivery_limit,
+                "x-dead-letter-exchange": self.dead,
+                "x-dead-letter-routing-key": name,
+                "x-dead-letter-strategy": "at-least-once",
+                # at-least-once dead lettering requires reject-publish; it is also what keeps
+                # a publisher from losing messages when a queue is full.
+                "x-overflow": "reject-publish",
+                "x-max-length": self.settings.max_queue_length,
+            },
+            dead_letter_queue=f"{name}.dead",
+        )
+
+    def queues(self) -> list[QueueSpec]:
+        specs: list[QueueSpec] = []
+        for lane in LANES:
+            specs.append(self._work_queue(self.contact_queue(lane), HUB, (self.contacts, lane)))
+            specs.append(self._work_queue(self.answer_queue(lane), HUB, (self.answers, lane)))
+        specs.append(self._work_queue(self.command_queue, HUB, (self.commands, "command")))
+        for agency in self.agencies:
+            for lane in LANES:
+                specs.append(
+                    self._work_queue(
+                        self.request_queue(agency, lane),
+                        agency,
+                        (self.requests, self.request_key(agency, lane)),
+                    )
+                )
+        specs.append(self._work_queue(self.packet_queue, SCREENING, (self.packets, "")))
+        specs.append(self._work_queue(self.restricted_queue, RESTRICTED, (self.restricted, "file")))
+        # Operators read events when they want to; the oldest are dropped rather than
+        # letting an unread event queue hold the hub back.
+        specs.append(
+            QueueSpec(
+                name=self.event_queue,
+                bindings=((self.events, "#"),),
+                arguments={
+                    "x-queue-type": "quorum",
+                    "x-max-length": 100_000,
+                    "x-overflow": "drop-head",
+                },
+            )
+        )
+        dead = [
+            QueueSpec(
+                name=spec.dead_letter_queue,
+                bindings=((self.dead, spec.name),),
+                arguments={"x-queue-type": "quorum"},
+            )
+            for spec in specs
+            if spec.dead_letter_queue
+        ]
+        return specs + dead
+
+    def dead_letter_queues(self) -> list[str]:
+        return [spec.dead_letter_queue for spec in self.queues() if spec.dead_letter_queue]
+
+    def all_queue_names(self) -> list[str]:
+        return [spec.name for spec in self.queues()]
+
+
+class TopologyRefused(PermissionError):
+    """The broker user may not declare the topology (a provisioned, least-privilege user)."""
+
+
+async def declare(channel: AbstractChannel, topology: Topology) -> None:
+    """Declare every exchange, queue and binding; idempotent, so every process may run it.
+
+    Only an administrator (or ``guest`` in local development) may: provisioned identities
+    have no configure permission, and their processes run with ``MASH_DECLARE_TOPOLOGY=false``.
+    """
+    exchanges = {}
+    try:
+        for ex in topology.exchanges():
+            exchanges[ex.name] = await channel.declare_exchange(ex.name, ex.kind, durable=True)
+        for spec in topology.queues():
+            queue = await channel.declare_queue(spec.name, durable=True, arguments=spec.arguments)
+            for exchange, key in spec.bindings:
+                await queue.bind(exchanges[exchange], routing_key=key)
+    except aiormq.exceptions.ChannelAccessRefused as exc:
+        raise TopologyRefused(
+            f"this broker user may not declare the topology ({exc});"
+            " with provisioned users set MASH_DECLARE_TOPOLOGY=false"
+            " (the topology comes from 'mash broker provision')"
+        ) from None
+
+
+async def delete(connection: AbstractConnection, topology: Topology) -> None:
+    """Remove every queue and exchange of one MASH prefix (demos and tests clean up so)."""
+    for name in topology.all_queue_names():
+        channel = await connection.channel()
+        with contextlib.suppress(aio_pika.exceptions.AMQPError):
+            await channel.queue_delete(name)
+    for exchange in topology.exchanges():
+        channel = await connection.channel()
+        with contextlib.suppress(aio_pika.exceptions.AMQPError):
+            await channel.exchange_delete(exchange.name)
