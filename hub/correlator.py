@@ -1,0 +1,524 @@
+"""The hub's decisions: what a contact, an answer, a re-rating or a passing deadline changes,
+and which messages that sends. Each decision is one store transaction; messages go to the
+outbox inside it (see :mod:`hub.store`), so the broker side can crash or lag without losing
+or doubling anything.
+
+Completion follows the aggregator pattern: a contact's packet is published when every agency
+asked has answered (``COMPLETE``) or when its deadline passes (``DEADLINE``, naming the
+silent agencies); an answer that arrives after a packet went out produces an ``AMENDMENT``.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Literal
+
+import structlog
+
+from broker.consumer import Rejected
+from broker.topology import Topology
+from hub import audit
+from hub.policy import BragPolicy
+from hub.reminders import Reminders
+from hub.store import ContactRow, HubStore
+from schemas.codec import decode, encode
+from schemas.enums import Brag, HubEventKind, PacketReason
+from schemas.models import (
+    AgencyResponse,
+    AvroModel,
+    CommandReply,
+    Contact,
+    ContactCommand,
+    HubEvent,
+    InformationRequest,
+    RatingChange,
+    RestrictedHolding,
+    RestrictedRecord,
+    ScreeningPacket,
+)
+from telemetry import tracing
+from telemetry.metrics import AGENCY_HEADER
+
+__all__ = ["Accepted", "AnswerOutcome", "Correlator"]
+
+log = structlog.get_logger("mash.hub")
+
+_PACKET_NAMESPACE = uuid.UUID("6f1d3c1e-4a8b-4f0e-9a57-0b1e6d2f7c11")
+
+
+@dataclass(frozen=True)
+class Accepted:
+    ref: str
+    brag: Brag
+    deadline: datetime
+    created: bool
+
+
+AnswerOutcome = Literal["recorded", "duplicate"]
+
+
+def _priority(model: AvroModel) -> int:
+    # Operators' events wait for the work; Red work goes before everything else.
+    if isinstance(model, HubEvent):
+        return 0
+    return 2 if getattr(model, "brag", None) is Brag.RED else 1
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Correlator:
+    def __init__(
+        self,
+        store: HubStore,
+        topology: Topology,
+        policy: BragPolicy,
+        agencies: Sequence[str],
+        clock: Callable[[], datetime] = _now,
+    ) -> None:
+        self.store = store
+        self.topology = topology
+        self.policy = policy
+        self.agencies = tuple(agencies)
+        self.clock = clock
+        self.reminders = Reminders(self)
+
+    # Outgoing messages ---------------------------------------------------------------
+    def _send(
+        self, db: sqlite3.Connection, exchange: str, key: str, model: AvroModel, ref: str | None
+    ) -> None:
+        self.store.enqueue(
+            db,
+            message_id=str(uuid.uuid4()),
+            exchange=exchange,
+            routing_key=key,
+            type_=model.avro_name,
+            body=encode(model),
+            correlation_id=ref,
+            headers=self._headers(ref, model),
+            priority=_priority(model),
+        )
+
+    def _headers(self, ref: str | None, model: AvroModel) -> dict[str, str]:
+        # Every message sent for a contact carries the contact's trace, one hop on.
+        trace = tracing.TraceContext.parse(self.store.traceparent(ref)) if ref else None
+        headers = trace.child().headers() if trace else {}
+        agency = getattr(model, "agency", None)
+        if isinstance(agency, str):
+            headers[AGENCY_HEADER] = agency
+        return headers
+
+    def _event(
+        self,
+        db: sqlite3.Connection,
+        kind: HubEventKind,
+        ref: str | None,
+        *,
+        brag: Brag | None = None,
+        agency: str | None = None,
+        **detail: str,
+    ) -> None:
+        event = HubEvent(
+            event_id=str(uuid.uuid4()),
+            occurred_at=self.clock(),
+            contact_ref=ref,
+            kind=kind,
+            brag=brag,
+            agency=agency,
+            detail=detail,
+        )
+        self._send(db, self.topology.events, kind.value.lower(), event, ref)
+
+    def _request(
+        self,
+        db: sqlite3.Connection,
+        contact: Contact,
+        ref: str,
+        agency: str,
+        request_id: str,
+        revision: int,
+        brag: Brag,
+        deadline: datetime,
+    ) -> None:
+        request = InformationRequest(
+            request_id=request_id,
+            revision=revision,
+            contact_ref=ref,
+            agency=agency,
+            brag=brag,
+            deadline=deadline,
+            issued_at=self.clock(),
+            concerns_summary=contact.concerns_summary,
+            consent=contact.consent,
+            lawful_basis=contact.lawful_basis,
+            subjects=contact.subjects,
+        )
+        key = self.topology.request_key(agency, self.policy.lane(brag))
+        self._send(db, self.topology.requests, key, request, ref)
+
+    def _packet(
+        self, db: sqlite3.Connection, row: ContactRow, reason: PacketReason
+    ) -> ScreeningPacket:
+        contact = decode(row.body, Contact)
+        version = row.packet_version + 1
+        requests = self.store.requests_for(row.ref)
+        answers = [decode(a.body, AgencyResponse) for a in self.store.answers_for(row.ref)]
+        packet = ScreeningPacket(
+            packet_id=str(uuid.uuid5(_PACKET_NAMESPACE, f"{row.ref}/{version}")),
+            contact_ref=row.ref,
+            version=version,
+            reason=reason,
+            published_at=self.clock(),
+            received_at=row.received_at,
+            brag=row.brag,
+            deadline=row.deadline,
+            rating_history=[
+                RatingChange(brag=brag, changed_at=at, deadline=deadline)
+                for at, brag, deadline in self.store.rating_changes(row.ref)
+            ],
+            referrer=contact.referrer,
+            concerns_summary=contact.concerns_summary,
+            consent=contact.consent,
+            lawful_basis=contact.lawful_basis,
+            subjects=contact.subjects,
+            answers=answers,
+            late_agencies=[r.agency for r in requests if r.late],
+            missing_agencies=[r.agency for r in requests if r.answered_at is None],
+            restricted_held=[
+                RestrictedHolding(agency=r.agency, reference=r.reference)
+                for r in self.store.restricted_for(row.ref)
+            ],
+        )
+        self._send(db, self.topology.packets, "", packet, row.ref)
+        self.store.update_contact(db, row.ref, packet_version=version)
+        audit.append(
+            db,
+            "hub",
+            "packet-published",
+            row.ref,
+            self.clock(),
+            version=str(version),
+            reason=reason.value,
+            answered=",".join(a.agency for a in answers),
+            missing=",".join(packet.missing_agencies),
+        )
+        self._event(
+            db,
+            HubEventKind.PACKET_PUBLISHED,
+            row.ref,
+            brag=row.brag,
+            version=str(version),
+            reason=reason.value,
+            missing=",".join(packet.missing_agencies),
+        )
+        return packet
+
+    # Decisions -----------------------------------------------------------------------
+    def accept_contact(
+        self, contact: Contact, message_id: str, sender: str = "operator"
+    ) -> Accepted:
+        existing = self.store.ref_for_contact_id(contact.contact_id)
+        if existing is not None:
+            row = self.store.contact(existing)
+            assert row is not None
+            return Accepted(row.ref, row.brag, row.deadline, created=False)
+        agencies = list(dict.fromkeys(contact.agencies)) or list(self.agencies)
+        unknown = sorted(set(agencies) - set(self.agencies))
+        if unknown:
+            raise Rejected("unknown-agency", ",".join(unknown))
+        now = self.clock()
+        # A submitter's clock may run ahead; the deadline never starts in the future.
+        received = min(contact.received_at, now)
+        deadline = self.policy.deadline(received, contact.brag)
+        with self.store.transaction() as db:
+            ref, seq = self.store.allocate_ref(db, received.year)
+            stored = contact.model_copy(
+                update={"contact_ref": ref, "received_at": received, "agencies": agencies}
+            )
+            self.store.add_contact(
+                db,
+                ref=ref,
+                year=received.year,
+                seq=seq,
+                contact_id=contact.contact_id,
+                received_at=received,
+                brag=contact.brag,
+                deadline=deadline,
+                body=encode(stored),
+                traceparent=(tracing.current() or tracing.TraceContext.new()).header,
+            )
+            audit.append(
+                db,
+                sender,
+                "contact-received",
+                ref,
+                now,
+                brag=contact.brag.value,
+                consent=contact.consent.value,
+                lawful_basis=contact.lawful_basis.value,
+                deadline=deadline.isoformat(),
+            )
+            self.reminders.schedule(db, ref, received, contact.brag, now)
+            for agency in agencies:
+                request_id = str(uuid.uuid4())
+                self.store.add_request(db, request_id, ref, agency, now)
+                self._request(db, stored, ref, agency, request_id, 0, contact.brag, deadline)
+                audit.append(
+                    db,
+                    "hub",
+                    "request-sent",
+                    ref,
+                    now,
+                    agency=agency,
+                    request_id=request_id,
+                    lawful_basis=contact.lawful_basis.value,
+                )
+            self._event(
+                db,
+                HubEventKind.CONTACT_RECEIVED,
+                ref,
+                brag=contact.brag,
+                deadline=deadline.isoformat(),
+                agencies=",".join(agencies),
+            )
+            self.store.mark_seen(db, message_id, now)
+        log.info("contact_received", ref=ref, brag=contact.brag.value, agencies=len(agencies))
+        return Accepted(ref, contact.brag, deadline, created=True)
+
+    def accept_answer(
+        self, response: AgencyResponse, message_id: str, sender: str
+    ) -> AnswerOutcome:
+        if response.agency != sender:
+            # The signature proves who sent it; an answer may only speak for its sender.
+            raise Rejected(
+                "sender-mismatch", f"answer claims {response.agency} but was signed by {sender}"
+            )
+        if self.store.seen(message_id):
+            return "duplicate"
+        request = self.store.request(response.request_id)
+        if request is None:
+            raise Rejected("unknown-request", response.request_id)
+        if request.agency != response.agency or request.ref != response.contact_ref:
+            raise Rejected(
+                "agency-mismatch",
+                f"request {request.request_id} was sent to {request.agency}, "
+                f"answered as {response.agency}",
+            )
+        now = self.clock()
+        with self.store.transaction() as db:
+            # Re-read inside the transaction: the request may have been answered meanwhile.
+            request = self.store.request(response.request_id)
+            row = self.store.contact(response.contact_ref)
+            assert request is not None and row is not None
+            if request.answered_at is not None:
+                self.store.mark_seen(db, message_id, now)
+                return "duplicate"
+            # The agency's signed answer time decides: an answer given in time is not late
+            # because the hub was down or busy when it arrived.
+            late = response.responded_at > row.deadline
+            restricted_reference = None
+            if response.restricted is not None:
+                restricted_reference = self._file_restricted(db, response, now)
+            self.store.add_answer(
+                db,
+                response_id=response.response_id,
+                request_id=request.request_id,
+                ref=row.ref,
+                agency=request.agency,
+                received_at=now,
+                late=late,
+                # The sealed part lives on the restricted file only, never in a packet.
+                body=encode(response.model_copy(update={"restricted": None})),
+                outcome=response.outcome.value,
+            )
+            audit.append(
+                db,
+                request.agency,
+                "answer-received",
+                row.ref,
+                now,
+                request_id=request.request_id,
+                outcome=response.outcome.value,
+                late=str(late).lower(),
+                restricted=restricted_reference or "",
+            )
+            outstanding = [r for r in self.store.requests_for(row.ref) if r.answered_at is None]
+            if late:
+                # Answers in time are in the audit log and the metrics; an event for each
+                # would double the hub's traffic. A late one is news for operators.
+                self._event(
+                    db,
+                    HubEventKind.ANSWER_LATE,
+                    row.ref,
+                    brag=row.brag,
+                    agency=request.agency,
+                    outcome=response.outcome.value,
+                    outstanding=str(len(outstanding)),
+                )
+            state = "complete" if not outstanding else row.state
+            if row.packet_version > 0:
+                self._packet(db, row, PacketReason.AMENDMENT)
+            elif not outstanding:
+                self._packet(db, row, PacketReason.COMPLETE)
+            self.store.update_contact(
+                db, row.ref, state=state, deadline_done=True if not outstanding else None
+            )
+            self.store.mark_seen(db, message_id, now)
+        log.info(
+            "answer_received",
+            ref=row.ref,
+            agency=request.agency,
+            brag=row.brag.value,
+            late=late,
+            outstanding=len(outstanding),
+        )
+        return "recorded"
+
+    def _file_restricted(
+        self, db: sqlite3.Connection, response: AgencyResponse, now: datetime
+    ) -> str:
+        assert response.restricted is not None
+        reference = f"RF-{response.contact_ref}-{response.agency}"
+        self.store.add_restricted(
+            db,
+            reference=reference,
+            ref=response.contact_ref,
+            agency=response.agency,
+            response_id=response.response_id,
+            received_at=now,
+            envelope=encode(response.restricted),
+        )
+        record = RestrictedRecord(
+            reference=reference,
+            contact_ref=response.contact_ref,
+            agency=response.agency,
+            response_id=response.response_id,
+            received_at=now,
+            envelope=response.restricted,
+        )
+        self._send(db, self.topology.restricted, "file", record, response.contact_ref)
+        return reference
+
+    def fire_due_deadlines(self) -> list[str]:
+        """Publish a partial packet for every contact whose deadline has passed, once."""
+        now = self.clock()
+        fired: list[str] = []
+        for ref in self.store.due_refs(now):
+            with self.store.transaction() as db:
+                row = self.store.contact(ref)
+                if row is None or row.deadline_done or row.deadline > now:
+                    continue
+                packet = self._packet(db, row, PacketReason.DEADLINE)
+                self.store.update_contact(db, ref, state="partial", deadline_done=True)
+                audit.append(
+                    db,
+                    "hub",
+                    "deadline-passed",
+                    ref,
+                    now,
+                    brag=row.brag.value,
+                    missing=",".join(packet.missing_agencies),
+                )
+                self._event(
+                    db,
+                    HubEventKind.DEADLINE_PASSED,
+                    ref,
+                    brag=row.brag,
+                    missing=",".join(packet.missing_agencies),
+                )
+            overdue_ms = int((now - row.deadline).total_seconds() * 1000)
+            log.info(
+                "deadline_passed",
+                ref=ref,
+                brag=row.brag.value,
+                missing=packet.missing_agencies,
+                overdue_ms=overdue_ms,
+            )
+            fired.append(ref)
+        return fired
+
+    def command(
+        self, command: ContactCommand, message_id: str, sender: str = "operator"
+    ) -> CommandReply:
+        row = self.store.contact(command.contact_ref)
+        if row is None:
+            return CommandReply(
+                command_id=command.command_id,
+                ok=False,
+                contact_ref=command.contact_ref,
+                error=f"unknown reference {command.contact_ref}",
+            )
+        if command.brag is None:
+            return CommandReply(
+                command_id=command.command_id, ok=False, error="a re-rating needs a rating"
+            )
+        if self.store.seen(message_id) or row.brag is command.brag:
+            return CommandReply(
+                command_id=command.command_id,
+                ok=True,
+                contact_ref=row.ref,
+                brag=row.brag,
+                deadline=row.deadline,
+            )
+        now = self.clock()
+        deadline = self.policy.deadline(row.received_at, command.brag)
+        with self.store.transaction() as db:
+            self.store.update_contact(db, row.ref, brag=command.brag, deadline=deadline)
+            self.store.add_rating_change(db, row.ref, now, command.brag, deadline)
+            audit.append(
+                db,
+                sender,
+                "re-rated",
+                row.ref,
+                now,
+                previous=row.brag.value,
+                brag=command.brag.value,
+                deadline=deadline.isoformat(),
+            )
+            contact = decode(row.body, Contact)
+            outstanding = [r for r in self.store.requests_for(row.ref) if r.answered_at is None]
+            if not row.deadline_done:
+                self.reminders.schedule(db, row.ref, row.received_at, command.brag, now)
+                # Agencies still working on it are told the new rating and deadline, on the
+                # new rating's lane, so a Red re-rating overtakes routine work.
+                for request in outstanding:
+                    revision = self.store.bump_revision(db, request.request_id)
+                    self._request(
+                        db,
+                        contact,
+                        row.ref,
+                        request.agency,
+                        request.request_id,
+                        revision,
+                        command.brag,
+                        deadline,
+                    )
+            self._event(
+                db,
+                HubEventKind.RERATED,
+                row.ref,
+                brag=command.brag,
+                previous=row.brag.value,
+                deadline=deadline.isoformat(),
+                outstanding=",".join(r.agency for r in outstanding),
+            )
+            self.store.mark_seen(db, message_id, now)
+        log.info(
+            "contact_rerated",
+            ref=row.ref,
+            previous=row.brag.value,
+            brag=command.brag.value,
+            outstanding=len(outstanding),
+        )
+        return CommandReply(
+            command_id=command.command_id,
+            ok=True,
+            contact_ref=row.ref,
+            brag=command.brag,
+            deadline=deadline,
+        )

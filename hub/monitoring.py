@@ -1,0 +1,103 @@
+"""What the hub tells Prometheus and container health checks.
+
+On top of the broker layer's message metrics: the time each agency takes to answer, by
+rating; the agencies that missed a deadline; reminders sent; and, read from the database at
+each scrape, open and overdue contacts by rating and the outbox backlog. ``/readyz`` is
+ready when the broker connection is up, every consumer is attached and the database takes a
+write.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+
+from aio_pika.abc import AbstractRobustConnection
+
+from broker.consumer import Consumer
+from hub.reminders import SentReminder
+from hub.settings import HubSettings
+from hub.store import HubStore
+from hub.views import contact_counts
+from telemetry.metrics import Metrics
+from telemetry.server import OpsServer, broker_connected, consumers_attached, serve
+
+__all__ = ["HubMonitoring"]
+
+
+class HubMonitoring:
+    def __init__(
+        self, store: HubStore, settings: HubSettings, clock: Callable[[], datetime]
+    ) -> None:
+        self.store = store
+        self.settings = settings
+        self.clock = clock
+        self.metrics = Metrics("hub")
+        self.server: OpsServer | None = None
+        for category, doc in (
+            ("open", "Contacts waiting for an agency's answer, deadline not yet passed."),
+            ("overdue", "Contacts past their deadline with an agency still not answered."),
+        ):
+            self.metrics.gauge_from(
+                f"mash_{category}_contacts", doc, ["brag"], self._counts(category)
+            )
+        self.metrics.gauge_from(
+            "mash_outbox_messages",
+            "Messages committed by the hub and not yet confirmed by the broker.",
+            [],
+            lambda: {(): float(store.outbox_size())},
+        )
+
+    def _counts(self, category: str) -> Callable[[], dict[tuple[str, ...], float]]:
+        def read() -> dict[tuple[str, ...], float]:
+            counts = contact_counts(self.store.db, self.clock())[category]
+            return {(brag.value,): float(n) for brag, n in counts.items()}
+
+        return read
+
+    def watch(self, connection: AbstractRobustConnection) -> None:
+        connection.reconnect_callbacks.add(lambda *_: self.metrics.reconnects.inc())
+
+    async def serve(
+        self, connection: AbstractRobustConnection, consumers: Sequence[Consumer], expected: int
+    ) -> None:
+        self.server = await serve(
+            self.settings.metrics_port,
+            self.settings.metrics_host,
+            self.metrics,
+            {
+                "broker": lambda: broker_connected(connection),
+                "consumers": lambda: consumers_attached(consumers, expected),
+                "database": self._database_writable,
+            },
+        )
+
+    def _database_writable(self) -> bool:
+        self.store.probe_write(self.clock())
+        return True
+
+    async def stop(self) -> None:
+        if self.server is not None:
+            await self.server.stop()
+
+    # Hooks the hub calls -------------------------------------------------------------
+    def answered(self, request_id: str) -> None:
+        request = self.store.request(request_id)
+        contact = self.store.contact(request.ref) if request else None
+        if request is None or contact is None or request.answered_at is None:
+            return
+        seconds = (request.answered_at - request.sent_at).total_seconds()
+        self.metrics.answer_time.labels(request.agency, contact.brag.value).observe(seconds)
+
+    def deadlines_fired(self, refs: Sequence[str]) -> None:
+        for ref in refs:
+            contact = self.store.contact(ref)
+            if contact is None:
+                continue
+            for request in self.store.requests_for(ref):
+                if request.answered_at is None:
+                    self.metrics.deadlines_missed.labels(request.agency, contact.brag.value).inc()
+
+    def reminders_sent(self, sent: Sequence[SentReminder]) -> None:
+        for reminder in sent:
+            self.metrics.reminders_sent.labels(reminder.agency, reminder.brag.value).inc()

@@ -1,0 +1,317 @@
+"""The running hub: consumers for contacts, answers and commands, the outbox relay, and the
+deadline clock, around one :class:`~hub.correlator.Correlator`.
+
+Start-up order matters: deadlines that passed while the hub was down fire before any
+consumer starts, and the outbox left by a crash is published before new work is taken.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sqlite3
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import structlog
+from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
+
+from broker.connection import connect
+from broker.consumer import TRANSIENT, Consumer, Handler, Rejected
+from broker.credentials import load_credentials
+from broker.identities import check_sender
+from broker.publisher import Publisher, PublishFailed
+from broker.signing import OPERATOR, SENDER
+from broker.topology import LANES, Topology, declare
+from hub.correlator import Correlator
+from hub.group_commit import GroupCommit
+from hub.monitoring import HubMonitoring
+from hub.policy import BragPolicy
+from hub.settings import HubSettings
+from hub.store import HubStore, OutboxRow
+from schemas.codec import DecodeError, decode, encode
+from schemas.models import AgencyResponse, AvroModel, CommandReply, Contact, ContactCommand
+
+__all__ = ["HubService"]
+
+log = structlog.get_logger("mash.hub")
+
+
+_CLOCK_TICK = 0.25  # seconds; deadlines fire within this of falling due
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _sender(message: AbstractIncomingMessage) -> str:
+    # The consumer verified the signature before the handler runs, so this header is proven.
+    return str((message.headers or {})[SENDER])
+
+
+class HubService:
+    def __init__(
+        self,
+        settings: HubSettings,
+        policy: BragPolicy | None = None,
+        clock: Callable[[], datetime] = _now,
+    ) -> None:
+        self.settings = settings
+        self.topology = Topology(settings)
+        self.credentials = load_credentials(settings, "hub")
+        self.store = HubStore(settings.db_path)
+        self._commits = GroupCommit(self.store, on_commit=self._work_done)
+        self.correlator = Correlator(
+            self.store, self.topology, policy or BragPolicy.from_env(), settings.agencies, clock
+        )
+        self.monitoring = HubMonitoring(self.store, settings, self.correlator.clock)
+        self._connection: AbstractRobustConnection | None = None
+        self._publisher: Publisher | None = None
+        self._consumers: list[Consumer] = []
+        self._tasks: list[asyncio.Task[None]] = []
+        self._outbox_ready = asyncio.Event()
+        self._stopping = False
+        self.ready = asyncio.Event()
+
+    @property
+    def publisher(self) -> Publisher:
+        assert self._publisher is not None, "the hub has not started"
+        return self._publisher
+
+    async def start(self) -> None:
+        self._connection = await connect(self.settings, "mash-hub")
+        self.monitoring.watch(self._connection)
+        if self.settings.declare_topology:
+            async with self._connection.channel() as channel:
+                await declare(channel, self.topology)
+        self._publisher = Publisher(
+            self._connection,
+            signer=self.credentials.signer,
+            attempts=self.settings.publish_attempts,
+            metrics=self.monitoring.metrics,
+        )
+        # What a crash left in the outbox goes out first: the relay starts before any consumer.
+        self._tasks = [asyncio.create_task(self._relay(), name="outbox-relay")]
+        self._commits.start()
+        operators = frozenset({OPERATOR})
+        agencies = frozenset(self.settings.agencies)
+        routes: list[tuple[str, Handler, int, frozenset[str]]] = []
+        for lane in LANES:
+            prefetch = (
+                self.settings.urgent_prefetch
+                if lane == "urgent"
+                else self.settings.routine_prefetch
+            )
+            routes.append(
+                (self.topology.contact_queue(lane), self._on_contact, prefetch, operators)
+            )
+            routes.append((self.topology.answer_queue(lane), self._on_answer, prefetch, agencies))
+        routes.append((self.topology.command_queue, self._on_command, 8, operators))
+        for queue, handler, prefetch, senders in routes:
+            consumer = Consumer(
+                await self._connection.channel(),
+                self.publisher,
+                self.topology,
+                queue,
+                handler,
+                component="hub",
+                prefetch=prefetch,
+                verifier=self.credentials.verifier,
+                allowed_senders=senders,
+                transient=(*TRANSIENT, sqlite3.OperationalError),
+                metrics=self.monitoring.metrics,
+            )
+            await consumer.start()
+            self._consumers.append(consumer)
+        # Answers that reached the broker while the hub was down were given in time; take
+        # them in before judging any deadline, so they complete their contacts rather than
+        # each producing an amendment.
+        await self._take_waiting_answers()
+        self._tasks.append(asyncio.create_task(self._deadline_clock(), name="deadline-clock"))
+        await self.monitoring.serve(self._connection, self._consumers, len(routes))
+        self.ready.set()
+        log.info(
+            "hub_ready",
+            prefix=self.settings.prefix,
+            agencies=list(self.settings.agencies),
+            open_contacts=self.store.count_contacts("open"),
+        )
+
+    async def _take_waiting_answers(self, limit: float = 5.0) -> None:
+        assert self._connection is not None
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + limit
+        async with self._connection.channel() as channel:
+            while loop.time() < give_up:
+                waiting = 0
+                for lane in LANES:
+                    queue = await channel.declare_queue(
+                        self.topology.answer_queue(lane), passive=True
+                    )
+                    waiting += queue.declaration_result.message_count or 0
+                if waiting == 0:
+                    break
+                await asyncio.sleep(0.05)
+        # Messages already delivered but still being handled finish within a moment.
+        await asyncio.sleep(0.05)
+
+    async def stop(self) -> None:
+        self._stopping = True
+        await self._commits.stop()
+        log.info(
+            "hub_stopping",
+            commits=self._commits.batches,
+            decisions=self._commits.decisions,
+        )
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.monitoring.stop()
+        if self._connection is not None:
+            await self._connection.close()
+        self.store.close()
+
+    async def run_forever(self) -> None:
+        await self.start()
+        try:
+            await asyncio.Future()
+        finally:
+            await self.stop()
+
+    # Handlers ------------------------------------------------------------------------
+    async def _on_contact(self, message: AbstractIncomingMessage) -> None:
+        message_id = message.message_id or ""
+        try:
+            contact = decode(message.body, Contact)
+            sender = _sender(message)
+            accepted = await self._commits.decide(
+                lambda: self.correlator.accept_contact(contact, message_id, sender)
+            )
+        except (DecodeError, Rejected) as exc:
+            # The submitter hears why at once; the message itself is dead-lettered.
+            await self._reply(
+                message, CommandReply(command_id=message_id, ok=False, error=str(exc))
+            )
+            raise
+        await self._reply(
+            message,
+            CommandReply(
+                command_id=contact.contact_id,
+                ok=True,
+                contact_ref=accepted.ref,
+                brag=accepted.brag,
+                deadline=accepted.deadline,
+            ),
+        )
+
+    async def _on_answer(self, message: AbstractIncomingMessage) -> None:
+        response = decode(message.body, AgencyResponse)
+        check_sender(self.settings, message.user_id, response.agency)
+        message_id, sender = message.message_id or response.response_id, _sender(message)
+        outcome = await self._commits.decide(
+            lambda: self.correlator.accept_answer(response, message_id, sender)
+        )
+        if outcome == "recorded":
+            self.monitoring.answered(response.request_id)
+
+    async def _on_command(self, message: AbstractIncomingMessage) -> None:
+        command = decode(message.body, ContactCommand)
+        message_id, sender = message.message_id or command.command_id, _sender(message)
+        reply = await self._commits.decide(
+            lambda: self.correlator.command(command, message_id, sender)
+        )
+        await self._reply(message, reply)
+
+    async def _reply(self, message: AbstractIncomingMessage, reply: AvroModel) -> None:
+        if not message.reply_to:
+            return
+        try:
+            # A client that gave up has no queue left to route to; one attempt is enough.
+            await self.publisher.publish(
+                "",
+                message.reply_to,
+                encode(reply),
+                message_id=f"reply-{message.message_id}",
+                type_=reply.avro_name,
+                correlation_id=message.correlation_id,
+                persistent=False,
+                attempts=1,
+            )
+        except PublishFailed:
+            log.info("reply_not_delivered", message_id=message.message_id)
+
+    def _work_done(self) -> None:
+        self._outbox_ready.set()
+
+    # Background loops ----------------------------------------------------------------
+    async def _publish_row(self, row: OutboxRow) -> None:
+        await self.publisher.publish(
+            row.exchange,
+            row.routing_key,
+            row.body,
+            message_id=row.message_id,
+            type_=row.type,
+            correlation_id=row.correlation_id,
+            headers=row.headers,
+        )
+
+    async def _drain_outbox(self) -> int:
+        """Publish what the outbox holds; returns how many messages were confirmed."""
+        total = 0
+        while True:
+            rows = self.store.outbox(self.settings.outbox_batch)
+            if not rows:
+                return total
+            # Confirms are pipelined: the whole batch is in flight at once.
+            results = await asyncio.gather(
+                *(self._publish_row(row) for row in rows), return_exceptions=True
+            )
+            done = [row.id for row, result in zip(rows, results, strict=True) if result is None]
+            self.store.outbox_done(done)
+            total += len(done)
+            failures = [r for r in results if isinstance(r, BaseException)]
+            if failures:
+                log.warning(
+                    "outbox_publish_failed",
+                    failed=len(failures),
+                    error=type(failures[0]).__name__,
+                )
+                await asyncio.sleep(1.0)
+                return total
+
+    async def _relay(self) -> None:
+        while not self._stopping:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._outbox_ready.wait(), timeout=1.0)
+            self._outbox_ready.clear()
+            try:
+                await self._drain_outbox()
+            except Exception as exc:  # the loop must outlive any one failure
+                log.error("outbox_relay_error", error=type(exc).__name__)
+                await asyncio.sleep(1.0)
+
+    async def _deadline_clock(self) -> None:
+        while not self._stopping:
+            try:
+                fired = await self._commits.decide(self.correlator.fire_due_deadlines)
+                reminded = await self._commits.decide(self.correlator.reminders.fire_due)
+                if fired or reminded:
+                    self._outbox_ready.set()
+                self.monitoring.deadlines_fired(fired)
+                self.monitoring.reminders_sent(reminded)
+                upcoming = min(
+                    (t for t in (self.store.next_deadline(), self.store.next_reminder()) if t),
+                    default=None,
+                )
+            except Exception as exc:
+                log.error("deadline_clock_error", error=type(exc).__name__)
+                upcoming = None
+            # Never asleep long: a new contact or a re-rating may bring a deadline closer.
+            delay = _CLOCK_TICK
+            if upcoming is not None:
+                delay = min(
+                    max((upcoming - self.correlator.clock()).total_seconds(), 0.01), _CLOCK_TICK
+                )
+            await asyncio.sleep(delay)

@@ -1,0 +1,20 @@
+"""The hub's settings, from ``MASH_*`` environment variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+
+from broker.settings import BrokerSettings
+
+__all__ = ["HubSettings"]
+
+
+class HubSettings(BrokerSettings):
+    db_path: Path = Path("var/hub.sqlite3")
+    # Urgent lanes keep a small prefetch so a Red message is never queued behind many
+    # prefetched ones inside the hub itself.
+    urgent_prefetch: int = Field(16, ge=1)
+    routine_prefetch: int = Field(64, ge=1)
+    outbox_batch: int = Field(256, ge=1)

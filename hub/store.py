@@ -1,0 +1,646 @@
+"""The hub's durable state in SQLite: contacts, requests, answers, deadlines, the ids of
+messages already handled, and an outbox of messages still to publish.
+
+Every change a message causes, and every message that change must send, is written in one
+transaction; the outbox relay publishes afterwards and deletes a row only once the broker has
+confirmed it. A crash at any point therefore loses nothing, and a message handled twice
+(redelivered after a crash before its ack) finds its id already recorded and has no second
+effect.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from hub.audit import AUDIT_DDL
+from schemas.enums import Brag
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "AnswerRow",
+    "ContactRow",
+    "HubStore",
+    "OutboxRow",
+    "ReminderRow",
+    "RequestRow",
+    "RestrictedRow",
+    "StoreError",
+    "from_ms",
+    "to_ms",
+]
+
+SCHEMA_VERSION = 2
+
+_DDL = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS contacts (
+    ref TEXT PRIMARY KEY,
+    contact_id TEXT NOT NULL UNIQUE,
+    year INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    received_at INTEGER NOT NULL,
+    brag TEXT NOT NULL,
+    deadline INTEGER NOT NULL,
+    state TEXT NOT NULL,              -- open | partial | complete
+    deadline_done INTEGER NOT NULL DEFAULT 0,  -- 1 once the deadline needs no more action
+    packet_version INTEGER NOT NULL DEFAULT 0,
+    body BLOB NOT NULL,               -- the Contact, Avro single-object encoded
+    UNIQUE (year, seq)
+);
+CREATE INDEX IF NOT EXISTS contacts_due ON contacts (deadline) WHERE deadline_done = 0;
+CREATE TABLE IF NOT EXISTS rating_changes (
+    ref TEXT NOT NULL REFERENCES contacts (ref),
+    changed_at INTEGER NOT NULL,
+    brag TEXT NOT NULL,
+    deadline INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS rating_changes_ref ON rating_changes (ref);
+CREATE TABLE IF NOT EXISTS requests (
+    request_id TEXT PRIMARY KEY,
+    ref TEXT NOT NULL REFERENCES contacts (ref),
+    agency TEXT NOT NULL,
+    revision INTEGER NOT NULL DEFAULT 0,
+    sent_at INTEGER NOT NULL,
+    answered_at INTEGER,
+    late INTEGER NOT NULL DEFAULT 0,
+    UNIQUE (ref, agency)
+);
+CREATE TABLE IF NOT EXISTS answers (
+    response_id TEXT PRIMARY KEY,
+    request_id TEXT NOT NULL UNIQUE REFERENCES requests (request_id),
+    ref TEXT NOT NULL,
+    agency TEXT NOT NULL,
+    received_at INTEGER NOT NULL,
+    body BLOB NOT NULL               -- the AgencyResponse, Avro single-object encoded
+);
+CREATE INDEX IF NOT EXISTS answers_ref ON answers (ref);
+CREATE TABLE IF NOT EXISTS restricted (
+    reference TEXT PRIMARY KEY,
+    ref TEXT NOT NULL REFERENCES contacts (ref),
+    agency TEXT NOT NULL,
+    response_id TEXT NOT NULL UNIQUE,
+    received_at INTEGER NOT NULL,
+    envelope BLOB NOT NULL            -- RestrictedEnvelope: ciphertext the hub cannot open
+);
+CREATE INDEX IF NOT EXISTS restricted_ref ON restricted (ref);
+CREATE TABLE IF NOT EXISTS processed (message_id TEXT PRIMARY KEY, at INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS outbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    message_id TEXT NOT NULL,
+    exchange TEXT NOT NULL,
+    routing_key TEXT NOT NULL,
+    type TEXT NOT NULL,
+    correlation_id TEXT,
+    body BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS reminders (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    ref TEXT NOT NULL REFERENCES contacts (ref),
+    fraction REAL NOT NULL,
+    due_at INTEGER NOT NULL,
+    sent_at INTEGER,                  -- set once, in the transaction that queues the reminders
+    agencies TEXT                     -- the agencies reminded, comma-separated; '' if none were
+);
+CREATE INDEX IF NOT EXISTS reminders_due ON reminders (due_at) WHERE sent_at IS NULL;
+"""
+
+# Columns added after schema 1, each (table, column, definition). Added when missing, so a
+# database of any earlier version is brought up to date in place.
+_ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    # The W3C traceparent the contact arrived with; its messages carry the same trace id.
+    ("contacts", "traceparent", "TEXT"),
+    # Message headers (JSON): trace context and the agency a message is for.
+    ("outbox", "headers", "TEXT"),
+    # The operational record of each exchange (see ``mash report``): the rating when the
+    # request was sent, and the rating, deadline and outcome the answer was measured against.
+    ("requests", "sent_brag", "TEXT"),
+    ("requests", "brag", "TEXT"),
+    ("requests", "deadline", "INTEGER"),
+    ("requests", "outcome", "TEXT"),
+    # Red work is published before routine work, and both before operators' events, so a
+    # backlog in the outbox never holds a Red contact back.
+    ("outbox", "priority", "INTEGER NOT NULL DEFAULT 1"),
+)
+
+
+class StoreError(RuntimeError):
+    """The database cannot be used as the hub's store."""
+
+
+def to_ms(value: datetime) -> int:
+    return int(value.timestamp() * 1000)
+
+
+def from_ms(value: int) -> datetime:
+    return datetime.fromtimestamp(value / 1000, UTC)
+
+
+@dataclass(frozen=True)
+class ContactRow:
+    ref: str
+    contact_id: str
+    received_at: datetime
+    brag: Brag
+    deadline: datetime
+    state: str
+    deadline_done: bool
+    packet_version: int
+    body: bytes
+
+
+@dataclass(frozen=True)
+class RequestRow:
+    request_id: str
+    ref: str
+    agency: str
+    revision: int
+    sent_at: datetime
+    answered_at: datetime | None
+    late: bool
+
+
+@dataclass(frozen=True)
+class AnswerRow:
+    response_id: str
+    request_id: str
+    agency: str
+    received_at: datetime
+    body: bytes
+
+
+@dataclass(frozen=True)
+class RestrictedRow:
+    reference: str
+    ref: str
+    agency: str
+    response_id: str
+    received_at: datetime
+    envelope: bytes
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    id: int
+    message_id: str
+    exchange: str
+    routing_key: str
+    type: str
+    correlation_id: str | None
+    body: bytes
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ReminderRow:
+    id: int
+    ref: str
+    fraction: float
+    due_at: datetime
+    sent_at: datetime | None
+    agencies: tuple[str, ...]
+
+
+def _contact(row: sqlite3.Row) -> ContactRow:
+    return ContactRow(
+        ref=row["ref"],
+        contact_id=row["contact_id"],
+        received_at=from_ms(row["received_at"]),
+        brag=Brag(row["brag"]),
+        deadline=from_ms(row["deadline"]),
+        state=row["state"],
+        deadline_done=bool(row["deadline_done"]),
+        packet_version=row["packet_version"],
+        body=row["body"],
+    )
+
+
+def _request(row: sqlite3.Row) -> RequestRow:
+    return RequestRow(
+        request_id=row["request_id"],
+        ref=row["ref"],
+        agency=row["agency"],
+        revision=row["revision"],
+        sent_at=from_ms(row["sent_at"]),
+        answered_at=None if row["answered_at"] is None else from_ms(row["answered_at"]),
+        late=bool(row["late"]),
+    )
+
+
+def _reminder(row: sqlite3.Row) -> ReminderRow:
+    return ReminderRow(
+        id=row["id"],
+        ref=row["ref"],
+        fraction=row["fraction"],
+        due_at=from_ms(row["due_at"]),
+        sent_at=None if row["sent_at"] is None else from_ms(row["sent_at"]),
+        agencies=tuple(a for a in (row["agencies"] or "").split(",") if a),
+    )
+
+
+class HubStore:
+    """A single-writer SQLite store. WAL with full sync: a committed transaction survives a
+    crash of the process or the machine."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._depth = 0  # open transactions: 1 for a transaction, more for savepoints
+        try:
+            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            self._db.row_factory = sqlite3.Row
+            # The command line (restricted reads, replays) may write while the hub runs.
+            self._db.execute("PRAGMA busy_timeout=10000")
+            integrity = self._db.execute("PRAGMA quick_check").fetchone()[0]
+            if integrity != "ok":
+                raise StoreError(f"{self.path}: the database is corrupt ({integrity})")
+            # Checked before anything is written, so a refused file is left exactly as it was.
+            self._check_version()
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute("PRAGMA foreign_keys=ON")
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{self.path}: not a usable hub database ({exc})") from None
+        self._migrate()
+
+    def _check_version(self) -> None:
+        tables = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master")}
+        if "meta" in tables:
+            row = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+            version = int(row[0]) if row else 0
+            if version > SCHEMA_VERSION:
+                raise StoreError(
+                    f"{self.path}: written by a newer mash-hub (schema {version}, this one "
+                    f"knows {SCHEMA_VERSION}); refusing to start"
+                )
+        elif tables - {"sqlite_sequence"}:
+            raise StoreError(f"{self.path}: not a mash-hub database")
+
+    def _migrate(self) -> None:
+        # executescript commits on its own, so the DDL runs outside the transaction helper.
+        self._db.executescript(_DDL + AUDIT_DDL)
+        with self.transaction() as db:
+            for table, column, definition in _ADDED_COLUMNS:
+                present = {r[1] for r in db.execute(f"PRAGMA table_info({table})")}
+                if column not in present:
+                    db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
+            db.execute("CREATE INDEX IF NOT EXISTS outbox_order ON outbox (priority DESC, id)")
+            db.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)",
+                (str(SCHEMA_VERSION),),
+            )
+
+    def close(self) -> None:
+        self._db.close()
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        """The connection, for read-only views (:mod:`hub.views`); writes go through methods."""
+        return self._db
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """A transaction; inside another one, a savepoint, so a batch of decisions commits
+        once while each can still fail alone."""
+        depth = self._depth
+        self._db.execute("BEGIN IMMEDIATE" if depth == 0 else f"SAVEPOINT s{depth}")
+        self._depth += 1
+        try:
+            yield self._db
+        except BaseException:
+            self._depth = depth
+            if depth == 0:
+                self._db.execute("ROLLBACK")
+            else:
+                self._db.execute(f"ROLLBACK TO s{depth}")
+                self._db.execute(f"RELEASE s{depth}")
+            raise
+        else:
+            self._depth = depth
+            try:
+                self._db.execute("COMMIT" if depth == 0 else f"RELEASE s{depth}")
+            except sqlite3.Error:
+                # A commit that fails (a full disk) leaves nothing half-done behind it.
+                if depth == 0 and self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise
+
+    # Idempotency ---------------------------------------------------------------------
+    def seen(self, message_id: str) -> bool:
+        row = self._db.execute("SELECT 1 FROM processed WHERE message_id = ?", (message_id,))
+        return row.fetchone() is not None
+
+    def mark_seen(self, db: sqlite3.Connection, message_id: str, at: datetime) -> None:
+        db.execute(
+            "INSERT OR IGNORE INTO processed (message_id, at) VALUES (?, ?)",
+            (message_id, to_ms(at)),
+        )
+
+    # Contacts ------------------------------------------------------------------------
+    def ref_for_contact_id(self, contact_id: str) -> str | None:
+        row = self._db.execute(
+            "SELECT ref FROM contacts WHERE contact_id = ?", (contact_id,)
+        ).fetchone()
+        return None if row is None else str(row[0])
+
+    def allocate_ref(self, db: sqlite3.Connection, year: int) -> tuple[str, int]:
+        row = db.execute("SELECT COALESCE(MAX(seq), 0) FROM contacts WHERE year = ?", (year,))
+        seq = int(row.fetchone()[0]) + 1
+        return f"MASH-{year}-{seq:06d}", seq
+
+    def add_contact(
+        self,
+        db: sqlite3.Connection,
+        *,
+        ref: str,
+        year: int,
+        seq: int,
+        contact_id: str,
+        received_at: datetime,
+        brag: Brag,
+        deadline: datetime,
+        body: bytes,
+        traceparent: str | None = None,
+    ) -> None:
+        db.execute(
+            "INSERT INTO contacts (ref, contact_id, year, seq, received_at, brag, deadline,"
+            " state, body, traceparent) VALUES (?, ?, ?, ?, ?, ?, ?, 'open', ?, ?)",
+            (
+                ref,
+                contact_id,
+                year,
+                seq,
+                to_ms(received_at),
+                brag.value,
+                to_ms(deadline),
+                body,
+                traceparent,
+            ),
+        )
+        self.add_rating_change(db, ref, received_at, brag, deadline)
+
+    def add_rating_change(
+        self, db: sqlite3.Connection, ref: str, at: datetime, brag: Brag, deadline: datetime
+    ) -> None:
+        db.execute(
+            "INSERT INTO rating_changes (ref, changed_at, brag, deadline) VALUES (?, ?, ?, ?)",
+            (ref, to_ms(at), brag.value, to_ms(deadline)),
+        )
+
+    def rating_changes(self, ref: str) -> list[tuple[datetime, Brag, datetime]]:
+        rows = self._db.execute(
+            "SELECT changed_at, brag, deadline FROM rating_changes WHERE ref = ? ORDER BY rowid",
+            (ref,),
+        )
+        return [(from_ms(r[0]), Brag(r[1]), from_ms(r[2])) for r in rows]
+
+    def traceparent(self, ref: str) -> str | None:
+        row = self._db.execute("SELECT traceparent FROM contacts WHERE ref = ?", (ref,))
+        found = row.fetchone()
+        return None if found is None else found[0]
+
+    def contact(self, ref: str) -> ContactRow | None:
+        row = self._db.execute("SELECT * FROM contacts WHERE ref = ?", (ref,)).fetchone()
+        return None if row is None else _contact(row)
+
+    def update_contact(
+        self,
+        db: sqlite3.Connection,
+        ref: str,
+        *,
+        state: str | None = None,
+        brag: Brag | None = None,
+        deadline: datetime | None = None,
+        deadline_done: bool | None = None,
+        packet_version: int | None = None,
+    ) -> None:
+        changes: dict[str, object] = {}
+        if state is not None:
+            changes["state"] = state
+        if brag is not None:
+            changes["brag"] = brag.value
+        if deadline is not None:
+            changes["deadline"] = to_ms(deadline)
+        if deadline_done is not None:
+            changes["deadline_done"] = int(deadline_done)
+        if packet_version is not None:
+            changes["packet_version"] = packet_version
+        if changes:
+            assignments = ", ".join(f"{column} = ?" for column in changes)
+            db.execute(f"UPDATE contacts SET {assignments} WHERE ref = ?", (*changes.values(), ref))
+
+    def due_refs(self, now: datetime, limit: int = 500) -> list[str]:
+        rows = self._db.execute(
+            "SELECT ref FROM contacts WHERE deadline_done = 0 AND deadline <= ?"
+            " ORDER BY deadline LIMIT ?",
+            (to_ms(now), limit),
+        )
+        return [r[0] for r in rows]
+
+    def next_deadline(self) -> datetime | None:
+        row = self._db.execute(
+            "SELECT MIN(deadline) FROM contacts WHERE deadline_done = 0"
+        ).fetchone()
+        return None if row[0] is None else from_ms(row[0])
+
+    def count_contacts(self, state: str | None = None) -> int:
+        if state is None:
+            return int(self._db.execute("SELECT COUNT(*) FROM contacts").fetchone()[0])
+        row = self._db.execute("SELECT COUNT(*) FROM contacts WHERE state = ?", (state,))
+        return int(row.fetchone()[0])
+
+    # Requests and answers ------------------------------------------------------------
+    def add_request(
+        self, db: sqlite3.Connection, request_id: str, ref: str, agency: str, sent_at: datetime
+    ) -> None:
+        db.execute(
+            "INSERT INTO requests (request_id, ref, agency, sent_at, sent_brag)"
+            " VALUES (?, ?, ?, ?, (SELECT brag FROM contacts WHERE ref = ?))",
+            (request_id, ref, agency, to_ms(sent_at), ref),
+        )
+
+    def bump_revision(self, db: sqlite3.Connection, request_id: str) -> int:
+        db.execute(
+            "UPDATE requests SET revision = revision + 1 WHERE request_id = ?", (request_id,)
+        )
+        row = db.execute("SELECT revision FROM requests WHERE request_id = ?", (request_id,))
+        return int(row.fetchone()[0])
+
+    def request(self, request_id: str) -> RequestRow | None:
+        row = self._db.execute(
+            "SELECT * FROM requests WHERE request_id = ?", (request_id,)
+        ).fetchone()
+        return None if row is None else _request(row)
+
+    def requests_for(self, ref: str) -> list[RequestRow]:
+        rows = self._db.execute("SELECT * FROM requests WHERE ref = ? ORDER BY rowid", (ref,))
+        return [_request(r) for r in rows]
+
+    def add_answer(
+        self,
+        db: sqlite3.Connection,
+        *,
+        response_id: str,
+        request_id: str,
+        ref: str,
+        agency: str,
+        received_at: datetime,
+        late: bool,
+        body: bytes,
+        outcome: str | None = None,
+    ) -> None:
+        db.execute(
+            "INSERT INTO answers (response_id, request_id, ref, agency, received_at, body)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (response_id, request_id, ref, agency, to_ms(received_at), body),
+        )
+        # The rating and deadline in force when the answer came are what it is judged by.
+        db.execute(
+            "UPDATE requests SET answered_at = ?, late = ?, outcome = ?,"
+            " brag = (SELECT brag FROM contacts WHERE ref = requests.ref),"
+            " deadline = (SELECT deadline FROM contacts WHERE ref = requests.ref)"
+            " WHERE request_id = ?",
+            (to_ms(received_at), int(late), outcome, request_id),
+        )
+
+    def answers_for(self, ref: str) -> list[AnswerRow]:
+        rows = self._db.execute(
+            "SELECT response_id, request_id, agency, received_at, body FROM answers"
+            " WHERE ref = ? ORDER BY rowid",
+            (ref,),
+        )
+        return [AnswerRow(r[0], r[1], r[2], from_ms(r[3]), r[4]) for r in rows]
+
+    # Restricted file (ciphertext only) ---------------------------------------------
+    def add_restricted(
+        self,
+        db: sqlite3.Connection,
+        *,
+        reference: str,
+        ref: str,
+        agency: str,
+        response_id: str,
+        received_at: datetime,
+        envelope: bytes,
+    ) -> None:
+        db.execute(
+            "INSERT INTO restricted (reference, ref, agency, response_id, received_at, envelope)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (reference, ref, agency, response_id, to_ms(received_at), envelope),
+        )
+
+    def restricted_for(self, ref: str) -> list[RestrictedRow]:
+        rows = self._db.execute(
+            "SELECT reference, ref, agency, response_id, received_at, envelope FROM restricted"
+            " WHERE ref = ? ORDER BY rowid",
+            (ref,),
+        )
+        return [RestrictedRow(r[0], r[1], r[2], r[3], from_ms(r[4]), r[5]) for r in rows]
+
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """For readers such as the audit log; writes go through :meth:`transaction`."""
+        return self._db
+
+    # Outbox --------------------------------------------------------------------------
+    def enqueue(
+        self,
+        db: sqlite3.Connection,
+        *,
+        message_id: str,
+        exchange: str,
+        routing_key: str,
+        type_: str,
+        body: bytes,
+        correlation_id: str | None = None,
+        headers: dict[str, str] | None = None,
+        priority: int = 1,
+    ) -> None:
+        db.execute(
+            "INSERT INTO outbox (message_id, exchange, routing_key, type, correlation_id, body,"
+            " headers, priority) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                message_id,
+                exchange,
+                routing_key,
+                type_,
+                correlation_id,
+                body,
+                json.dumps(headers) if headers else None,
+                priority,
+            ),
+        )
+
+    def outbox(self, limit: int = 256) -> list[OutboxRow]:
+        rows = self._db.execute(
+            "SELECT id, message_id, exchange, routing_key, type, correlation_id, body, headers"
+            " FROM outbox ORDER BY priority DESC, id LIMIT ?",
+            (limit,),
+        )
+        return [
+            OutboxRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], json.loads(r[7]) if r[7] else {})
+            for r in rows
+        ]
+
+    def outbox_done(self, ids: Sequence[int]) -> None:
+        if not ids:
+            return
+        with self.transaction() as db:
+            db.executemany("DELETE FROM outbox WHERE id = ?", [(i,) for i in ids])
+
+    def outbox_size(self) -> int:
+        return int(self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0])
+
+    # Reminders -----------------------------------------------------------------------
+    def replace_reminders(
+        self, db: sqlite3.Connection, ref: str, times: Sequence[tuple[float, datetime]]
+    ) -> None:
+        """Schedule ``ref``'s reminders anew; those already sent stay as a record."""
+        db.execute("DELETE FROM reminders WHERE ref = ? AND sent_at IS NULL", (ref,))
+        db.executemany(
+            "INSERT INTO reminders (ref, fraction, due_at) VALUES (?, ?, ?)",
+            [(ref, fraction, to_ms(at)) for fraction, at in times],
+        )
+
+    def due_reminders(self, now: datetime, limit: int = 500) -> list[ReminderRow]:
+        rows = self._db.execute(
+            "SELECT * FROM reminders WHERE sent_at IS NULL AND due_at <= ? ORDER BY due_at LIMIT ?",
+            (to_ms(now), limit),
+        )
+        return [_reminder(r) for r in rows]
+
+    def reminder(self, reminder_id: int) -> ReminderRow | None:
+        row = self._db.execute("SELECT * FROM reminders WHERE id = ?", (reminder_id,))
+        found = row.fetchone()
+        return None if found is None else _reminder(found)
+
+    def mark_reminder_sent(
+        self, db: sqlite3.Connection, reminder_id: int, at: datetime, agencies: Sequence[str]
+    ) -> None:
+        db.execute(
+            "UPDATE reminders SET sent_at = ?, agencies = ? WHERE id = ?",
+            (to_ms(at), ",".join(agencies), reminder_id),
+        )
+
+    def next_reminder(self) -> datetime | None:
+        row = self._db.execute("SELECT MIN(due_at) FROM reminders WHERE sent_at IS NULL")
+        value = row.fetchone()[0]
+        return None if value is None else from_ms(value)
+
+    def reminders_for(self, ref: str) -> list[ReminderRow]:
+        rows = self._db.execute("SELECT * FROM reminders WHERE ref = ? ORDER BY due_at", (ref,))
+        return [_reminder(r) for r in rows]
+
+    # Readiness -----------------------------------------------------------------------
+    def probe_write(self, at: datetime) -> None:
+        """Write and commit one row: the database is writable only if this returns."""
+        with self.transaction() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES ('ready_probe', ?)",
+                (str(to_ms(at)),),
+            )
