@@ -1,0 +1,213 @@
+"""The broker side every adapter shares: take this agency's requests from both lanes, ask the
+agency's records, answer on the request's lane, ack once the answer is confirmed.
+
+The response id is derived from the request id, so an answer published twice (after a crash
+between the broker's confirm and the ack, or when a re-rated request arrives on both lanes)
+is one answer to the hub.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import structlog
+from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
+
+from adapters.kit.agency import Agency, Lookup
+from adapters.kit.reminders import surface_reminder
+from broker.connection import connect
+from broker.consumer import Consumer, Rejected
+from broker.credentials import load_credentials
+from broker.keyring import RESTRICTED_OWNER
+from broker.publisher import Publisher
+from broker.sealed import seal
+from broker.settings import BrokerSettings
+from broker.topology import LANES, Topology, declare, lane_for
+from schemas.codec import decode, encode, schema_name_of
+from schemas.enums import ResponseOutcome
+from schemas.models import (
+    AgencyResponse,
+    InformationRequest,
+    RequestReminder,
+    RestrictedEnvelope,
+    RestrictedFindings,
+)
+from telemetry.metrics import AGENCY_HEADER, Metrics
+from telemetry.server import OpsServer, broker_connected, consumers_attached, serve
+
+__all__ = ["AdapterService", "response_id_for"]
+
+log = structlog.get_logger("mash.adapter")
+
+_RESPONSE_NAMESPACE = uuid.UUID("0c5b8f7a-2d43-4e59-8f0b-51a3c9e2d6a4")
+
+
+def response_id_for(request_id: str, agency: str) -> str:
+    return str(uuid.uuid5(_RESPONSE_NAMESPACE, f"{agency}/{request_id}"))
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class AdapterService:
+    def __init__(
+        self,
+        agency: Agency,
+        settings: BrokerSettings,
+        *,
+        answer_delay: float = 0.0,
+        urgent_prefetch: int = 8,
+        routine_prefetch: int = 32,
+        clock: Callable[[], datetime] = _now,
+    ) -> None:
+        self.agency = agency
+        self.settings = settings
+        self.topology = Topology(settings)
+        self.credentials = load_credentials(settings, agency.name)
+        # Lets a demo show answers arriving over time, as an agency's checks would.
+        self.answer_delay = answer_delay
+        self.urgent_prefetch = urgent_prefetch
+        self.routine_prefetch = routine_prefetch
+        self.clock = clock
+        self.answered = 0
+        self.reminders: list[RequestReminder] = []
+        self.metrics = Metrics(f"adapter-{agency.name}")
+        self.ops: OpsServer | None = None
+        self._connection: AbstractRobustConnection | None = None
+        self._publisher: Publisher | None = None
+        self.consumers: list[Consumer] = []
+        self.ready = asyncio.Event()
+
+    async def start(self) -> None:
+        name = self.agency.name
+        if name not in self.topology.agencies:
+            raise ValueError(f"agency {name!r} is not configured (MASH_AGENCIES)")
+        self._connection = connection = await connect(self.settings, f"mash-adapter-{name}")
+        connection.reconnect_callbacks.add(lambda *_: self.metrics.reconnects.inc())
+        if self.settings.declare_topology:  # else the consumers check their queues exist
+            async with self._connection.channel() as channel:
+                await declare(channel, self.topology)
+        self._publisher = Publisher(
+            self._connection,
+            signer=self.credentials.signer,
+            attempts=self.settings.publish_attempts,
+            metrics=self.metrics,
+        )
+        for lane in LANES:
+            consumer = Consumer(
+                await self._connection.channel(),
+                self._publisher,
+                self.topology,
+                self.topology.request_queue(name, lane),
+                self._on_request,
+                component=f"adapter-{name}",
+                prefetch=self.urgent_prefetch if lane == "urgent" else self.routine_prefetch,
+                verifier=self.credentials.verifier,
+                allowed_senders=frozenset({"hub"}),
+                metrics=self.metrics,
+            )
+            await consumer.start()
+            self.consumers.append(consumer)
+        checks = {
+            "broker": lambda: broker_connected(connection),
+            "consumers": lambda: consumers_attached(self.consumers, len(LANES)),
+        }
+        self.ops = await serve(
+            self.settings.metrics_port, self.settings.metrics_host, self.metrics, checks
+        )
+        self.ready.set()
+        log.info("adapter_ready", agency=name, prefix=self.settings.prefix)
+
+    async def stop(self) -> None:
+        if self.ops is not None:
+            await self.ops.stop()
+        if self._connection is not None:
+            await self._connection.close()
+
+    async def run_forever(self) -> None:
+        await self.start()
+        try:
+            await asyncio.Future()
+        finally:
+            await self.stop()
+
+    def _seal(
+        self, request: InformationRequest, response_id: str, lookup: Lookup
+    ) -> RestrictedEnvelope:
+        # Always the restricted file's newest key, so a rotation takes effect at once.
+        self.credentials.keyring.refresh()
+        key = self.credentials.keyring.current(RESTRICTED_OWNER, "restricted")
+        return seal(
+            encode(RestrictedFindings(items=lookup.restricted)),
+            key.x25519(),
+            key.key_id,
+            contact_ref=request.contact_ref,
+            agency=self.agency.name,
+            response_id=response_id,
+        )
+
+    def answer(self, request: InformationRequest) -> AgencyResponse:
+        lookup = self.agency.lookup(request)
+        response_id = response_id_for(request.request_id, self.agency.name)
+        return AgencyResponse(
+            response_id=response_id,
+            request_id=request.request_id,
+            contact_ref=request.contact_ref,
+            agency=self.agency.name,
+            responded_at=self.clock(),
+            outcome=ResponseOutcome.KNOWN if lookup.known else ResponseOutcome.NOT_KNOWN,
+            matches=lookup.matches,
+            strengths=lookup.strengths if lookup.known else [],
+            engagement=lookup.engagement,
+            engagement_notes=lookup.engagement_notes if lookup.known else None,
+            findings=(
+                encode(lookup.findings) if lookup.known and lookup.findings is not None else None
+            ),
+            restricted=(
+                self._seal(request, response_id, lookup)
+                if lookup.known and lookup.restricted
+                else None
+            ),
+        )
+
+    async def _on_request(self, message: AbstractIncomingMessage) -> None:
+        assert self._publisher is not None
+        started = time.perf_counter()
+        if schema_name_of(message.body) == RequestReminder.avro_name:
+            reminder = decode(message.body, RequestReminder)
+            if reminder.agency != self.agency.name:
+                raise Rejected("wrong-agency", f"reminder for {reminder.agency}")
+            self.reminders.append(reminder)
+            surface_reminder(reminder, self.metrics, self.clock())
+            return
+        request = decode(message.body, InformationRequest)
+        if request.agency != self.agency.name:
+            raise Rejected("wrong-agency", f"request for {request.agency}")
+        if self.answer_delay:
+            await asyncio.sleep(self.answer_delay)
+        response = self.answer(request)
+        lane = lane_for(request.brag)
+        await self._publisher.publish_model(
+            self.topology.answers,
+            lane,
+            response,
+            message_id=response.response_id,
+            correlation_id=request.contact_ref,
+            headers={AGENCY_HEADER: self.agency.name},
+        )
+        self.answered += 1
+        log.info(
+            "request_answered",
+            agency=self.agency.name,
+            ref=request.contact_ref,
+            brag=request.brag.value,
+            revision=request.revision,
+            outcome=response.outcome.value,
+            matched=sum(1 for m in response.matches if m.matched),
+            ms=round((time.perf_counter() - started) * 1000, 1),
+        )
