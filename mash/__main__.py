@@ -1,0 +1,5 @@
+"""``python -m mash`` is the ``mash`` command."""
+
+from mash.cli import main
+
+main()

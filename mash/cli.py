@@ -1,0 +1,234 @@
+"""The ``mash`` command: run the hub or an adapter, submit and re-rate contacts, run the demo."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import sys
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from broker.keyring import KeyringError
+from broker.logs import configure_logging
+from broker.settings import BrokerSettings
+from mash import ops_cli
+from mash.bench_cli import bench
+from mash.broker_cli import broker_app
+from mash.security_cli import audit_app, keys_app, restricted_app
+from schemas.enums import Brag
+
+app = typer.Typer(
+    help="mash-hub: a secure message-broker hub for Multi-Agency Safeguarding Hubs.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+contact_app = typer.Typer(help="Submit and re-rate contacts.", no_args_is_help=True)
+adapter_app = typer.Typer(help="Run or list agency adapters.", no_args_is_help=True)
+app.add_typer(contact_app, name="contact")
+app.add_typer(adapter_app, name="adapter")
+app.add_typer(broker_app, name="broker")
+app.add_typer(keys_app, name="keys")
+app.add_typer(restricted_app, name="restricted")
+app.add_typer(audit_app, name="audit")
+app.command()(bench)
+
+out = Console()
+
+LogFormat = Annotated[str, typer.Option("--log-format", help="json or console")]
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    # Plain text: one line however narrow the terminal, and easy to grep in scripts.
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code)
+
+
+def _run(service: Coroutine[Any, Any, None]) -> None:
+    from broker.connection import BrokerConfigError
+
+    async def until_signalled() -> None:
+        # SIGTERM (a container stop, a supervisor) and Ctrl-C both end the service through
+        # its own shutdown: consumers cancelled, the last commit flushed, connections closed.
+        task = asyncio.ensure_future(service)
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, task.cancel)
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    try:
+        asyncio.run(until_signalled())
+    except (OSError, BrokerConfigError) as exc:  # refused by the broker; bad TLS files
+        raise fail(str(exc)) from None
+
+
+@app.command()
+def hub(
+    db: Annotated[Path | None, typer.Option(help="SQLite file (default MASH_DB_PATH)")] = None,
+    log_format: LogFormat = "json",
+) -> None:
+    """Run the hub: take contacts in, fan requests out, assemble packets, keep deadlines."""
+    from hub.policy import BragPolicy
+    from hub.service import HubService
+    from hub.settings import HubSettings
+    from hub.store import StoreError
+
+    configure_logging(json=log_format == "json")
+    settings = HubSettings() if db is None else HubSettings(db_path=db)
+    try:
+        policy = BragPolicy.from_env()
+        service = HubService(settings, policy)
+    except (StoreError, ValueError) as exc:
+        raise fail(str(exc)) from None
+    _run(service.run_forever())
+
+
+def _adapter_runner(agency: str) -> None:
+    def run(
+        answer_delay: Annotated[
+            float,
+            typer.Option(
+                help="Seconds to wait before answering (demos, fault tests)",
+                envvar="MASH_ADAPTER_ANSWER_DELAY",
+            ),
+        ] = 0.0,
+        log_format: LogFormat = "json",
+    ) -> None:
+        from adapters.kit.service import AdapterService
+        from adapters.registry import load_agency
+
+        configure_logging(json=log_format == "json")
+        try:
+            records = load_agency(agency)()
+        except (ValueError, OSError) as exc:
+            raise fail(f"{agency} records could not be loaded: {exc}") from None
+        try:
+            service = AdapterService(records, BrokerSettings(), answer_delay=answer_delay)
+        except KeyringError as exc:
+            raise fail(str(exc)) from None
+        _run(service.run_forever())
+
+    run.__doc__ = f"Run the {agency} adapter against the broker."
+    adapter_app.command(agency)(run)
+
+
+def _register_adapters() -> None:
+    # One subcommand per installed adapter, so 'mash adapter --help' lists them.
+    from adapters.registry import installed_agencies
+
+    for agency in sorted(installed_agencies()):
+        if agency not in ("list", "new"):
+            _adapter_runner(agency)
+
+
+@adapter_app.command("list")
+def adapter_list() -> None:
+    """List the installed agency adapters."""
+    from adapters.registry import installed_agencies
+
+    for name, target in sorted(installed_agencies().items()):
+        typer.echo(f"{name:<16} {target}")
+
+
+@contact_app.command("submit")
+def contact_submit(
+    file: Annotated[Path, typer.Argument(help="A contact as JSON (see examples/contacts/)")],
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for the hub")] = 30.0,
+) -> None:
+    """Validate a contact file, send it to the hub and print its MASH reference."""
+    from hub.client import HubClient, HubDidNotAnswer
+    from hub.intake import ContactFileError, load_contact_file
+
+    try:
+        contact = load_contact_file(file)
+    except ContactFileError as exc:
+        raise fail(str(exc), 2) from None
+
+    try:
+        client = HubClient(BrokerSettings())
+    except KeyringError as exc:
+        raise fail(str(exc)) from None
+
+    async def submit() -> None:
+        async with client:
+            reply = await client.submit(contact, timeout)
+        if not reply.ok:
+            raise fail(f"the hub refused the contact: {reply.error}")
+        deadline = reply.deadline.isoformat() if reply.deadline else "?"
+        typer.echo(reply.contact_ref)
+        typer.echo(f"rated {contact.brag.value}; answers due by {deadline}", err=True)
+
+    try:
+        asyncio.run(submit())
+    except HubDidNotAnswer:
+        raise fail(
+            f"queued, but no hub answered within {timeout:g}s; is 'mash hub' running? "
+            f"(contact id {contact.contact_id})",
+            3,
+        ) from None
+    except OSError as exc:
+        raise fail(f"cannot reach the broker: {exc}") from None
+
+
+@contact_app.command("rerate")
+def contact_rerate(
+    ref: Annotated[str, typer.Argument(help="MASH reference, e.g. MASH-2026-000042")],
+    rating: Annotated[str, typer.Argument(help="blue, red, amber or green")],
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for the hub")] = 30.0,
+) -> None:
+    """Change a contact's BRAG rating; the deadline is recomputed from its arrival time."""
+    from hub.client import HubClient, HubDidNotAnswer
+
+    try:
+        brag = Brag(rating.upper())
+    except ValueError:
+        raise fail(f"unknown rating {rating!r}: use blue, red, amber or green", 2) from None
+
+    try:
+        client = HubClient(BrokerSettings())
+    except KeyringError as exc:
+        raise fail(str(exc)) from None
+
+    async def rerate() -> None:
+        async with client:
+            reply = await client.rerate(ref, brag, timeout)
+        if not reply.ok:
+            raise fail(reply.error or "the hub refused the re-rating")
+        deadline = reply.deadline.isoformat() if reply.deadline else "?"
+        typer.echo(f"{reply.contact_ref} is now {brag.value}; answers due by {deadline}")
+
+    try:
+        asyncio.run(rerate())
+    except HubDidNotAnswer:
+        raise fail(f"no hub answered within {timeout:g}s; is 'mash hub' running?", 3) from None
+    except OSError as exc:
+        raise fail(f"cannot reach the broker: {exc}") from None
+
+
+@app.command()
+def demo(
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for every packet")] = 120.0,
+    keep: Annotated[bool, typer.Option(help="Keep the demo's queues and database")] = False,
+) -> None:
+    """Run the hub and four adapters, submit the seeds' case studies, print the packets."""
+    from mash.demo import run_demo
+
+    code = asyncio.run(run_demo(timeout=timeout, keep=keep, console=out))
+    raise typer.Exit(code)
+
+
+ops_cli.register(app)  # status, dlq, report, health
+
+
+def main() -> None:
+    _register_adapters()
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -1,0 +1,183 @@
+"""``mash demo``: the hub and four adapters as separate processes on the local broker, the
+seeds' two case studies and a few ordinary contacts, one Amber-to-Red re-rating mid-flight,
+and each assembled packet printed as the screening UI would receive it.
+
+The demo runs under a name prefix of its own, so it never touches another MASH's queues,
+and removes its queues and exchanges at the end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import aio_pika
+from aio_pika.abc import AbstractIncomingMessage
+from rich.console import Console
+
+from broker.keyring import Keyring, ensure_keys
+from broker.settings import BrokerSettings
+from broker.signing import OPERATOR, Verifier
+from broker.topology import Topology, delete
+from hub.client import HubClient
+from hub.intake import load_contact_file
+from mash.screening import render_packet
+from schemas.codec import decode
+from schemas.enums import Brag
+from schemas.models import Contact, ScreeningPacket
+
+__all__ = ["EXAMPLES", "run_demo"]
+
+# The source tree's examples; an installed copy (a container image) runs from a directory
+# that holds them instead.
+_SOURCE_EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "contacts"
+EXAMPLES = _SOURCE_EXAMPLES if _SOURCE_EXAMPLES.is_dir() else Path("examples") / "contacts"
+CASE_RERATED = "case-17-year-old-drugs-warrant.json"
+# Agencies take a moment each, as their checks would, so the re-rating lands mid-flight.
+_HUB = frozenset({"hub"})
+ANSWER_DELAYS = {"police": 1.0, "health": 1.5, "education": 3.0, "housing": 3.5}
+
+
+def _answers(db: Path, ref: str) -> int:
+    """How many agencies have answered ``ref``, read from the demo hub's own database."""
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as connection:
+            row = connection.execute("SELECT COUNT(*) FROM answers WHERE ref = ?", (ref,))
+            return int(row.fetchone()[0])
+    except sqlite3.Error:
+        return 0
+
+
+def _start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    handle = log.open("ab")
+    return subprocess.Popen(
+        [sys.executable, "-m", "mash", *args], env=env, stdout=handle, stderr=handle
+    )
+
+
+async def run_demo(*, timeout: float, keep: bool, console: Console) -> int:
+    contacts: dict[str, Contact] = {}
+    paths = sorted(EXAMPLES.glob("*.json"))
+    if not paths:
+        console.print(f"[red]no example contacts in {EXAMPLES.resolve()}")
+        return 2
+    for path in paths:
+        contacts[path.name] = load_contact_file(path)
+    prefix = f"demo-{uuid.uuid4().hex[:8]}"
+    workdir = Path(tempfile.mkdtemp(prefix="mash-demo-"))
+    # The demo's own keys: every sender signs, and the restricted file has its sealing key.
+    keys = workdir / "keys"
+    ring = Keyring(keys / "keyring.json")
+    ensure_keys(ring, keys / "private", ["hub", OPERATOR, *ANSWER_DELAYS])
+    ring.save()
+    settings = BrokerSettings(prefix=prefix, keyring=ring.path, key_dir=keys / "private")
+    verifier = Verifier(ring)
+    env = {
+        **os.environ,
+        "MASH_PREFIX": prefix,
+        "MASH_DB_PATH": str(workdir / "hub.sqlite3"),
+        "MASH_AMQP_URL": settings.amqp_url,
+        "MASH_KEYRING": str(settings.keyring),
+        "MASH_KEY_DIR": str(settings.key_dir),
+    }
+    console.rule("[bold]mash-hub demo")
+    console.print(f"broker {settings.amqp_url.split('@')[-1]}, prefix {prefix}, logs in {workdir}")
+    processes = {"hub": _start(["hub", "--log-format", "json"], env, workdir / "hub.log")}
+    for agency, delay in ANSWER_DELAYS.items():
+        processes[agency] = _start(
+            ["adapter", agency, "--answer-delay", str(delay)], env, workdir / f"{agency}.log"
+        )
+    packets: dict[str, ScreeningPacket] = {}
+    all_arrived = asyncio.Event()
+    keep_logs = False
+    expected: set[str] = set()
+    try:
+        async with HubClient(settings, name="mash-demo") as client:
+            topology = client.topology
+            connection = await aio_pika.connect(settings.amqp_url)
+            async with connection:
+                channel = await connection.channel()
+
+                async def on_packet(message: AbstractIncomingMessage) -> None:
+                    # The screening UI believes only packets the hub signed.
+                    verifier.verify(
+                        message.headers, message.message_id, message.type, message.body, _HUB
+                    )
+                    packet = decode(message.body, ScreeningPacket)
+                    packets[packet.contact_ref] = packet
+                    console.print(render_packet(packet))
+                    await message.ack()
+                    if expected and expected <= packets.keys():
+                        all_arrived.set()
+
+                packet_queue = await channel.get_queue(topology.packet_queue, ensure=False)
+                await packet_queue.consume(on_packet)
+
+                started = time.monotonic()
+                refs: dict[str, str] = {}
+                for name, contact in contacts.items():
+                    reply = await client.submit(contact, timeout=60)
+                    if not reply.ok or reply.contact_ref is None:
+                        console.print(f"[red]the hub refused {name}: {reply.error}")
+                        return 1
+                    refs[name] = reply.contact_ref
+                    console.print(
+                        f"submitted {name:<42} → {reply.contact_ref} "
+                        f"({contact.brag.value}, due {reply.deadline:%a %d %b %H:%M} UTC)"
+                    )
+                expected.update(refs.values())
+
+                rerated = refs.get(CASE_RERATED)
+                if rerated is not None:
+                    # As in the seeds: police and health answer, the picture worsens, and the
+                    # manager re-rates to Red while education and housing are still checking.
+                    db = workdir / "hub.sqlite3"
+                    while _answers(db, rerated) < 2 and time.monotonic() - started < timeout:
+                        await asyncio.sleep(0.05)
+                    reply = await client.rerate(rerated, Brag.RED, timeout=30)
+                    console.print(
+                        f"[bold red]re-rated {rerated} AMBER → RED[/]: answers now due by "
+                        f"{reply.deadline:%a %d %b %H:%M} UTC; outstanding agencies told"
+                    )
+                while not all_arrived.is_set():
+                    dead = [(n, p) for n, p in processes.items() if p.poll() is not None]
+                    if dead:
+                        name, process = dead[0]
+                        console.print(
+                            f"[red]the {name} process exited with status {process.returncode}; "
+                            f"its log is {workdir / name}.log"
+                        )
+                        keep_logs = True
+                        return 1
+                    if time.monotonic() - started > timeout:
+                        missing = sorted(expected - packets.keys())
+                        console.print(f"[red]timed out waiting for packets: {', '.join(missing)}")
+                        return 1
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(all_arrived.wait(), 0.5)
+        console.rule(
+            f"{len(packets)} packets assembled in {time.monotonic() - started:.1f}s; "
+            "every contact answered"
+        )
+        return 0
+    finally:
+        for process in processes.values():
+            process.terminate()
+        for process in processes.values():
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=10)
+        if not keep:
+            with contextlib.suppress(Exception):
+                async with await aio_pika.connect(settings.amqp_url) as connection:
+                    await delete(connection, Topology(settings))
+        if not (keep or keep_logs):
+            shutil.rmtree(workdir, ignore_errors=True)

@@ -1,0 +1,140 @@
+"""An assembled packet as a screening officer reads it: the rating and deadline first, who
+answered and who did not, then each agency's findings, strengths and engagement."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel
+from rich.console import Group, RenderableType
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from schemas import models
+from schemas.codec import DecodeError, decode, schema_name_of
+from schemas.enums import Brag, ResponseOutcome
+from schemas.models import AvroModel, ScreeningPacket
+
+__all__ = ["decode_findings", "render_packet"]
+
+_UK = ZoneInfo("Europe/London")
+_COLOURS = {
+    Brag.RED: "bold red",
+    Brag.AMBER: "bold yellow",
+    Brag.GREEN: "bold green",
+    Brag.BLUE: "bold blue",
+}
+_FINDINGS: dict[str, type[AvroModel]] = {
+    cls.avro_name: cls
+    for cls in vars(models).values()
+    if isinstance(cls, type) and issubclass(cls, AvroModel) and cls is not AvroModel
+}
+
+
+def _when(value: datetime) -> str:
+    return value.astimezone(_UK).strftime("%a %d %b %Y %H:%M")
+
+
+def _full_name(*parts: str | None) -> str:
+    return " ".join(p for p in parts if p)
+
+
+def decode_findings(data: bytes) -> AvroModel | None:
+    try:
+        model = _FINDINGS.get(schema_name_of(data))
+        return None if model is None else decode(data, model)
+    except DecodeError:
+        return None
+
+
+def _value(value: object) -> str:
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, BaseModel):
+        return "; ".join(
+            f"{k.replace('_', ' ')}: {_value(v)}"
+            for k, v in value
+            if v not in (None, [], "") and k != "subject_ids"
+        )
+    if isinstance(value, list):
+        return ", ".join(_value(v) for v in value)
+    return str(value)
+
+
+def _findings_lines(findings: AvroModel) -> list[str]:
+    lines: list[str] = []
+    for name, value in findings:
+        if value in (None, [], False):
+            continue
+        label = name.replace("_", " ")
+        if isinstance(value, list):
+            lines.append(f"{label}:")
+            lines.extend(f"  • {_value(item)}" for item in value)
+        else:
+            lines.append(f"{label}: {_value(value)}")
+    return lines
+
+
+def render_packet(packet: ScreeningPacket) -> RenderableType:
+    colour = _COLOURS[packet.brag]
+    title = Text.assemble(
+        (f"{packet.contact_ref}  ", "bold"),
+        (packet.brag.value, colour),
+        f"  packet v{packet.version} ({packet.reason.value.lower()})",
+    )
+    head = Table.grid(padding=(0, 2))
+    head.add_row("Received", _when(packet.received_at))
+    head.add_row("Deadline", _when(packet.deadline))
+    if len(packet.rating_history) > 1:
+        history = " → ".join(
+            f"{c.brag.value} at {c.changed_at.astimezone(_UK):%H:%M}" for c in packet.rating_history
+        )
+        head.add_row("Ratings", history)
+    head.add_row("Concern", packet.concerns_summary)
+    head.add_row("Basis", f"consent {packet.consent.value.lower()}; {packet.lawful_basis.value}")
+    subjects = ", ".join(
+        f"{s.role.value.lower()} {_full_name(s.given_name, s.family_name) or s.subject_id}"
+        for s in packet.subjects
+    )
+    head.add_row("Subjects", subjects)
+    if packet.missing_agencies:
+        head.add_row("Not answered", Text(", ".join(packet.missing_agencies), style="bold red"))
+    if packet.late_agencies:
+        head.add_row("Answered late", ", ".join(packet.late_agencies))
+    if packet.restricted_held:
+        # Only that it exists and where: the content is sealed for the restricted file.
+        held = "; ".join(f"{h.agency} ({h.reference})" for h in packet.restricted_held)
+        head.add_row("Restricted", Text(f"held on the restricted file: {held}", style="magenta"))
+
+    parts: list[RenderableType] = [head]
+    for answer in packet.answers:
+        known = answer.outcome is ResponseOutcome.KNOWN
+        lines = [
+            Text.assemble(
+                (f"{answer.agency.upper()}: ", "bold"),
+                ("known" if known else "not known", "green" if known else "dim"),
+            )
+        ]
+        for match in answer.matches:
+            if match.matched:
+                lines.append(
+                    Text(
+                        f"  {match.subject_id} matched by {match.method.value.lower()} "
+                        f"(confidence {match.confidence:.2f})",
+                        style="dim",
+                    )
+                )
+        findings = decode_findings(answer.findings) if answer.findings else None
+        if findings is not None:
+            lines.extend(Text("  " + line) for line in _findings_lines(findings))
+        if answer.strengths:
+            lines.append(Text("  strengths: " + "; ".join(answer.strengths)))
+        if known:
+            note = f" ({answer.engagement_notes})" if answer.engagement_notes else ""
+            lines.append(Text(f"  engagement: {answer.engagement.value.lower()}{note}"))
+        parts.append(Group(*lines))
+    return Panel(Group(*parts), title=title, title_align="left", border_style=colour)

@@ -1,0 +1,196 @@
+"""``mash keys``, ``mash restricted`` and ``mash audit``: the key registry, the restricted
+file and the audit log, from the shell."""
+
+from __future__ import annotations
+
+import getpass
+from typing import Annotated
+
+import typer
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+from rich.console import Console
+from rich.table import Table
+
+from broker.keyring import RESTRICTED_OWNER, Keyring, KeyringError, ensure_keys, generate_key
+from broker.keyring import load_private_key as load_key
+from broker.sealed import SealError, open_sealed
+from broker.settings import BrokerSettings
+from broker.signing import OPERATOR
+from hub import audit
+from hub.settings import HubSettings
+from hub.store import HubStore, StoreError
+from schemas.codec import DecodeError, decode
+from schemas.models import RestrictedEnvelope, RestrictedFindings
+
+__all__ = ["audit_app", "keys_app", "restricted_app"]
+
+keys_app = typer.Typer(
+    help="Manage the signing and restricted-file key registry.", no_args_is_help=True
+)
+restricted_app = typer.Typer(help="Read the MASH restricted file (audited).", no_args_is_help=True)
+audit_app = typer.Typer(help="Verify and read the tamper-evident audit log.", no_args_is_help=True)
+
+out = Console()
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code)
+
+
+def _keyring(settings: BrokerSettings, *, create: bool = False) -> Keyring:
+    if create and not settings.keyring.exists():
+        return Keyring(settings.keyring)
+    try:
+        return Keyring.load(settings.keyring)
+    except KeyringError as exc:
+        raise _fail(str(exc)) from None
+
+
+@keys_app.command("init")
+def keys_init() -> None:
+    """Create keys for the hub, the operator, every agency and the restricted file
+    (skipping any that already have an active key)."""
+    settings = BrokerSettings()
+    ring = _keyring(settings, create=True)
+    made = ensure_keys(ring, settings.key_dir, ["hub", OPERATOR, *settings.agencies])
+    for entry in made:
+        typer.echo(f"created {entry.key_id} ({entry.purpose})")
+    ring.save()
+    typer.echo(
+        f"{len(made)} keys created; registry {settings.keyring}, private keys {settings.key_dir}"
+    )
+
+
+@keys_app.command("generate")
+def keys_generate(
+    owner: Annotated[str, typer.Argument(help="hub, operator, an agency, or restricted-file")],
+    purpose: Annotated[str, typer.Option(help="signing or restricted")] = "signing",
+) -> None:
+    """Generate a new key for an owner; the newest active key is the one used."""
+    if purpose not in ("signing", "restricted"):
+        raise _fail(f"unknown purpose {purpose!r}: use signing or restricted", 2)
+    if (purpose == "restricted") != (owner == RESTRICTED_OWNER):
+        raise _fail(f"restricted keys belong to {RESTRICTED_OWNER}; signing keys to senders", 2)
+    settings = BrokerSettings()
+    ring = _keyring(settings, create=True)
+    entry, path = generate_key(
+        ring, settings.key_dir, owner, "signing" if purpose == "signing" else "restricted"
+    )
+    ring.save()
+    typer.echo(f"created {entry.key_id}; private key {path}")
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """List every key in the registry."""
+    table = Table("key id", "owner", "purpose", "status", "created")
+    for entry in _keyring(BrokerSettings()).entries():
+        table.add_row(entry.key_id, entry.owner, entry.purpose, entry.status, entry.created_at[:19])
+    out.print(table)
+
+
+@keys_app.command("export")
+def keys_export(key_id: Annotated[str, typer.Argument(help="The key to export")]) -> None:
+    """Print a key's public half as PEM, to give to another party."""
+    entry = _keyring(BrokerSettings()).get(key_id)
+    if entry is None:
+        raise _fail(f"no key {key_id} in the registry")
+    public = entry.ed25519() if entry.purpose == "signing" else entry.x25519()
+    pem = public.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    typer.echo(pem.decode("ascii"), nl=False)
+
+
+@keys_app.command("retire")
+def keys_retire(key_id: Annotated[str, typer.Argument(help="The key to retire")]) -> None:
+    """Retire a key: messages signed with it are refused from now on; a retired
+    restricted-file key still decrypts what was sealed for it."""
+    settings = BrokerSettings()
+    ring = _keyring(settings)
+    try:
+        entry = ring.retire(key_id)
+    except KeyringError as exc:
+        raise _fail(str(exc)) from None
+    ring.save()
+    typer.echo(f"retired {entry.key_id} ({entry.owner}, {entry.purpose})")
+
+
+def _store() -> HubStore:
+    settings = HubSettings()
+    if not settings.db_path.exists():
+        raise _fail(f"no hub database at {settings.db_path} (set MASH_DB_PATH)")
+    try:
+        return HubStore(settings.db_path)
+    except StoreError as exc:
+        raise _fail(str(exc)) from None
+
+
+@restricted_app.command("read")
+def restricted_read(
+    ref: Annotated[str, typer.Argument(help="MASH reference, e.g. MASH-2026-000042")],
+    reader: Annotated[
+        str | None, typer.Option(help="Who is reading (default: the login name)")
+    ] = None,
+) -> None:
+    """Decrypt and show a contact's restricted information; every read is audited."""
+    settings = BrokerSettings()
+    store = _store()
+    rows = store.restricted_for(ref)
+    if not rows:
+        raise _fail(f"no restricted information is held for {ref}")
+    who = reader or getpass.getuser()
+    for row in rows:
+        try:
+            envelope = decode(row.envelope, RestrictedEnvelope)
+            private = load_key(settings.key_dir, envelope.key_id)
+            if not isinstance(private, X25519PrivateKey):
+                raise KeyringError(f"{envelope.key_id} is not a restricted-file key")
+            findings = decode(
+                open_sealed(
+                    envelope,
+                    private,
+                    contact_ref=row.ref,
+                    agency=row.agency,
+                    response_id=row.response_id,
+                ),
+                RestrictedFindings,
+            )
+        except (KeyringError, SealError, DecodeError) as exc:
+            with store.transaction() as db:
+                audit.append(db, who, "restricted-read-refused", ref, reference=row.reference)
+            raise _fail(str(exc)) from None
+        with store.transaction() as db:
+            audit.append(db, who, "restricted-read", ref, reference=row.reference)
+        out.print(f"[bold]{row.reference}[/] from {row.agency} (sealed with {envelope.key_id})")
+        for item in findings.items:
+            subjects = f" [{', '.join(item.subject_ids)}]" if item.subject_ids else ""
+            out.print(f"  • {item.category}{subjects}: {item.summary}", highlight=False)
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Check the hash chain; exit 1 naming the first altered, removed or reordered entry."""
+    store = _store()
+    count, problem, head = audit.verify(store.connection)
+    if problem is not None:
+        raise _fail(
+            f"audit entry {problem.seq} {problem.reason} ({count} entries before it intact)"
+        )
+    typer.echo(f"audit log intact: {count} entries, head {head}")
+
+
+@audit_app.command("show")
+def audit_show(ref: Annotated[str, typer.Argument(help="MASH reference")]) -> None:
+    """Who did what on a contact, and when (no findings)."""
+    store = _store()
+    found = False
+    # Plain lines, never cut to the terminal's width: this is evidence, and scripts read it.
+    for entry in audit.entries(store.connection, ref):
+        found = True
+        detail = " ".join(f"{k}={v}" for k, v in sorted(entry.detail.items()) if v)
+        typer.echo(f"{entry.seq:>6}  {entry.at}  {entry.actor:<16} {entry.action:<24} {detail}")
+    if not found:
+        raise _fail(f"no audit entries for {ref}")
