@@ -1,0 +1,105 @@
+"""The broker layer on the real RabbitMQ: a poison message stops at the delivery limit, an
+unroutable publish is an error, and consumers come back after their connection is cut."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+
+import aio_pika
+import pytest
+
+from broker.connection import connect
+from broker.consumer import Consumer
+from broker.publisher import Publisher, PublishFailed
+from broker.settings import BrokerSettings
+from broker.topology import Topology, declare, delete
+from faults.connections import close_connections
+from hub.client import HubClient
+from schemas.enums import PacketReason
+from tests.support import Stack, make_contact
+
+pytestmark = pytest.mark.broker
+
+
+@pytest.fixture
+async def settings() -> AsyncIterator[BrokerSettings]:
+    settings = BrokerSettings(prefix=f"test-{uuid.uuid4().hex[:10]}", delivery_limit=2)
+    yield settings
+    async with await aio_pika.connect(settings.amqp_url) as connection:
+        await delete(connection, Topology(settings))
+
+
+async def test_poison_message_is_dead_lettered_after_the_delivery_limit(
+    settings: BrokerSettings,
+) -> None:
+    topology = Topology(settings)
+    connection = await connect(settings, "test-poison")
+    async with connection:
+        channel = await connection.channel()
+        await declare(channel, topology)
+        publisher = Publisher(connection)
+        attempts = 0
+
+        async def always_fails(message: aio_pika.abc.AbstractIncomingMessage) -> None:
+            nonlocal attempts
+            attempts += 1
+            raise RuntimeError("handler bug")
+
+        consumer = Consumer(
+            await connection.channel(),
+            publisher,
+            topology,
+            topology.command_queue,
+            always_fails,
+            component="test",
+            retry_delay=0.05,
+        )
+        await consumer.start()
+        await publisher.publish(topology.commands, "command", b"poison", message_id="p-1")
+
+        dead = await channel.get_queue(topology.command_queue + ".dead", ensure=False)
+        message = None
+        for _ in range(100):
+            message = await dead.get(fail=False)
+            if message is not None:
+                break
+            await asyncio.sleep(0.1)
+        assert message is not None
+        await message.ack()
+        assert message.message_id == "p-1"
+        assert message.headers["x-first-death-reason"] == "delivery_limit"
+        assert attempts == settings.delivery_limit + 1
+
+
+async def test_publishing_to_a_key_no_queue_is_bound_to_is_an_error(
+    settings: BrokerSettings,
+) -> None:
+    topology = Topology(settings)
+    connection = await connect(settings, "test-unroutable")
+    async with connection:
+        await declare(await connection.channel(), topology)
+        publisher = Publisher(connection, attempts=2)
+        with pytest.raises(PublishFailed, match="nobody"):
+            await publisher.publish(topology.requests, "nobody.urgent", b"x", message_id="u-1")
+
+
+async def test_hub_and_adapters_recover_after_their_connections_are_closed(
+    stack: Stack,
+) -> None:
+    await stack.hub()
+    await stack.adapters()
+    watcher = await stack.watcher()
+
+    closed = await asyncio.to_thread(
+        close_connections, stack.settings.prefix, names=("mash-hub", "mash-adapter-police")
+    )
+    assert closed == 2
+    await asyncio.sleep(3)  # the robust connections reconnect on their own
+
+    async with HubClient(stack.settings) as client:
+        reply = await client.submit(make_contact())
+    packet = await watcher.next(timeout=30)
+    assert packet.contact_ref == reply.contact_ref
+    assert packet.reason is PacketReason.COMPLETE

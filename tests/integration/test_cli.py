@@ -1,0 +1,183 @@
+"""The ``mash`` command as a user meets it: one clear line and a non-zero exit for bad input,
+a reference number for a good contact."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sqlite3
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.support import Stack
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "contacts"
+
+
+async def mash(*args: str, prefix: str = "cli-unused") -> tuple[int, str, str]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "mash",
+        *args,
+        env={**os.environ, "MASH_PREFIX": prefix},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
+
+
+def contact_json() -> dict[str, object]:
+    return {
+        "brag": "GREEN",
+        "referrer": {"kind": "SCHOOL", "organisation": "Fictional Primary"},
+        "concerns_summary": "Attendance has fallen to 70% this term.",
+        "consent": "GIVEN",
+        "lawful_basis": "CONSENT",
+        "subjects": [
+            {
+                "subject_id": "S1",
+                "role": "CHILD",
+                "given_name": "Test",
+                "family_name": "Pupil",
+                "date_of_birth": "2015-09-01",
+                "postcode": "ZX9 9ZZ",
+            }
+        ],
+    }
+
+
+async def test_help_lists_hub_adapter_contact_and_demo() -> None:
+    code, out, _ = await mash("--help")
+    assert code == 0
+    for command in ("hub", "adapter", "contact", "demo"):
+        assert command in out
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        ("{not json", "is not valid JSON at line 1"),
+        ("[]", "a contact file must hold one JSON object"),
+        (None, "cannot read"),
+    ],
+    ids=["malformed-json", "not-an-object", "missing-file"],
+)
+async def test_bad_contact_file_gets_one_line_and_exit_2(
+    tmp_path: Path, content: str | None, expected: str
+) -> None:
+    path = tmp_path / "contact.json"
+    if content is not None:
+        path.write_text(content)
+    code, out, err = await mash("contact", "submit", str(path))
+    assert code == 2
+    assert out == ""
+    assert err.count("\n") == 1 and err.startswith("error: ")
+    assert expected in err
+
+
+async def test_contact_with_bad_nhs_number_is_refused_without_echoing_it(tmp_path: Path) -> None:
+    data = contact_json()
+    data["subjects"][0]["nhs_number"] = "1234567890"  # type: ignore[index]
+    path = tmp_path / "contact.json"
+    path.write_text(json.dumps(data))
+    code, _, err = await mash("contact", "submit", str(path))
+    assert code == 2
+    assert "subjects.0.nhs_number: Value error, NHS number fails its check digit" in err
+    assert "1234567890" not in err
+
+
+async def test_bad_rating_is_refused(stack: Stack) -> None:
+    code, _, err = await mash("contact", "rerate", "MASH-2026-000001", "purple")
+    assert code == 2
+    assert "unknown rating 'purple'" in err
+
+
+async def test_submit_prints_reference_and_rerate_reports_new_deadline(
+    stack: Stack, tmp_path: Path
+) -> None:
+    await stack.hub()
+    path = tmp_path / "contact.json"
+    path.write_text(json.dumps(contact_json()))
+
+    code, out, err = await mash("contact", "submit", str(path), prefix=stack.settings.prefix)
+    assert code == 0, err
+    ref = out.strip()
+    assert ref.startswith("MASH-") and len(ref) == len("MASH-2026-000001")
+
+    code, out, err = await mash("contact", "rerate", ref, "red", prefix=stack.settings.prefix)
+    assert code == 0, err
+    assert f"{ref} is now RED" in out
+
+    code, _, err = await mash(
+        "contact", "rerate", "MASH-2000-000009", "red", prefix=stack.settings.prefix
+    )
+    assert code == 1
+    assert "unknown reference MASH-2000-000009" in err
+
+
+async def test_submit_without_a_running_hub_says_it_is_queued(stack: Stack, tmp_path: Path) -> None:
+    path = tmp_path / "contact.json"
+    path.write_text(json.dumps(contact_json()))
+    code, _, err = await mash(
+        "contact", "submit", str(path), "--timeout", "1", prefix=stack.settings.prefix
+    )
+    assert code == 3
+    assert "queued, but no hub answered within 1s" in err
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (("audit", "show", "MASH-2026-424242"), "no audit entries for MASH-2026-424242"),
+        (("restricted", "read", "MASH-2026-424242"), "no restricted information is held"),
+        (("keys", "retire", "nobody-20260101-000000"), "no key nobody-20260101-000000"),
+        (("keys", "generate", "police", "--purpose", "secret"), "unknown purpose 'secret'"),
+        (("adapter", "probation"), "No such command 'probation'"),
+    ],
+    ids=[
+        "audit-unknown-ref",
+        "restricted-unknown-ref",
+        "retire-unknown",
+        "bad-purpose",
+        "no-adapter",
+    ],
+)
+async def test_unknown_references_and_bad_arguments_get_one_clear_line(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch, args: tuple[str, ...], expected: str
+) -> None:
+    await stack.hub()  # so the hub database exists
+    monkeypatch.setenv("MASH_DB_PATH", str(stack.settings.db_path))
+    code, _, err = await mash(*args, prefix=stack.settings.prefix)
+    assert code != 0
+    assert expected in err
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (b"this is not a database at all, just text" * 100, "not a usable hub database"),
+        (None, "written by a newer mash-hub"),
+    ],
+    ids=["corrupt", "newer-schema"],
+)
+async def test_hub_refuses_to_start_on_a_corrupt_or_newer_database(
+    tmp_path: Path, content: bytes | None, expected: str
+) -> None:
+    db = tmp_path / "hub.sqlite3"
+    if content is None:
+        with sqlite3.connect(db) as connection:
+            connection.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+            connection.execute("INSERT INTO meta VALUES ('schema_version', '999')")
+    else:
+        db.write_bytes(content)
+    before = db.read_bytes()
+    code, _, err = await mash("hub", "--db", str(db))
+    assert code == 1
+    assert err.count("\n") == 1 and expected in err
+    assert db.read_bytes() == before  # refused, not started empty over it

@@ -1,0 +1,88 @@
+"""The whole cycle with the four built-in adapters and their fictional records, on the real
+broker: the seeds' case study comes back as one packet with every agency's findings, and
+nothing about the family reaches a log."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import sys
+from pathlib import Path
+
+import pytest
+from structlog.testing import capture_logs
+
+from adapters.education import EducationAgency
+from adapters.health import HealthAgency
+from adapters.housing import HousingAgency
+from adapters.police import PoliceAgency
+from hub.client import HubClient
+from hub.intake import load_contact_file
+from mash.screening import decode_findings
+from schemas.enums import Brag, PacketReason, ResponseOutcome
+from schemas.models import HealthFindings, HousingFindings, PoliceFindings
+from tests.support import Stack
+
+pytestmark = pytest.mark.broker
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "contacts"
+
+
+async def test_drugs_warrant_case_brings_back_every_agency_findings_and_no_log_leaks(
+    stack: Stack,
+) -> None:
+    contact = load_contact_file(EXAMPLES / "case-17-year-old-drugs-warrant.json")
+    with capture_logs() as logs:
+        await stack.hub()
+        for agency in (PoliceAgency(), HealthAgency(), EducationAgency(), HousingAgency()):
+            await stack.adapter(agency)
+        watcher = await stack.watcher()
+        async with HubClient(stack.settings) as client:
+            reply = await client.submit(contact)
+        packet = await watcher.next()
+
+    assert packet.contact_ref == reply.contact_ref
+    assert packet.reason is PacketReason.COMPLETE
+    answers = {a.agency: a for a in packet.answers}
+    assert all(a.outcome is ResponseOutcome.KNOWN for a in answers.values())
+
+    police = decode_findings(answers["police"].findings or b"")
+    health = decode_findings(answers["health"].findings or b"")
+    housing = decode_findings(answers["housing"].findings or b"")
+    assert isinstance(police, PoliceFindings)
+    assert isinstance(health, HealthFindings)
+    assert isinstance(housing, HousingFindings)
+    assert [r.relationship for r in police.adults_posing_risk] == ["stepfather"]
+    assert any("gang" in i.category.lower() for i in police.incidents)
+    assert health.admissions
+    children = [m for m in housing.household_members if m.age is not None and m.age < 16]
+    assert len(children) >= 2  # the younger siblings that turned the rating Red
+
+    logged = repr(logs)
+    for subject in contact.subjects:
+        for value in (subject.given_name, subject.family_name, subject.postcode):
+            assert value is None or value not in logged
+        if subject.date_of_birth is not None:
+            assert subject.date_of_birth.isoformat() not in logged
+    assert "Class A" not in logged  # findings text
+
+
+async def test_demo_prints_every_packet_and_exits_zero() -> None:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "mash",
+        "demo",
+        "--timeout",
+        "90",
+        env={**os.environ, "COLUMNS": "120"},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    out, _ = await asyncio.wait_for(process.communicate(), 150)
+    text = out.decode()
+    assert process.returncode == 0, text[-2000:]
+    assert re.search(rf"re-rated MASH-\d{{4}}-000001 {Brag.AMBER.value} → {Brag.RED.value}", text)
+    packets = len(list(EXAMPLES.glob("*.json")))
+    assert f"{packets} packets assembled" in text
