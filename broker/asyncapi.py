@@ -329,7 +329,6 @@ class _Builder:
         self.operations[op_id] = op
 
     def build(self) -> None:
-        replies = self.reply_channel()
         for ex in self.t.exchanges():
             for channel_id in self.exchange_channels(ex):
                 channel = self.channels[channel_id]
@@ -353,6 +352,7 @@ class _Builder:
                         f" {spec.name} with `mash dlq`."
                     )
                 self.operation(reader, "receive", channel_id, summary)
+        replies = self.reply_channel()
         self.operation(HUB, "send", replies, "The hub replies to the client that asked.")
         self.operation(SCREENING, "receive", replies, "The client takes the hub's reply.")
 
