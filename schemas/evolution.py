@@ -265,6 +265,15 @@ def _field_path(reader: avro.schema.Schema, location: str) -> str:
     return path
 
 
+def _standalone(directory: Path) -> dict[str, Any]:
+    try:
+        return standalone_schemas(directory)
+    except KeyError as exc:  # a reference to a type no file defines
+        raise EvolutionError(f"{directory}: {exc.args[0]}") from None
+    except ValueError as exc:
+        raise EvolutionError(str(exc)) from None
+
+
 def compare(
     name: str, reader_json: Any, writer_json: Any, direction: Direction
 ) -> list[Incompatibility]:
@@ -304,10 +313,7 @@ def check(
     old_dir = released_dir / version
     if not old_dir.is_dir():
         raise EvolutionError(f"no released schema set {version} in {released_dir}")
-    try:
-        old, new = standalone_schemas(old_dir), standalone_schemas(schema_dir)
-    except (ValueError, KeyError) as exc:
-        raise EvolutionError(str(exc)) from None
+    old, new = _standalone(old_dir), _standalone(schema_dir)
     acceptances = read_acceptances(accepted_file or released_dir / ACCEPTED_FILE)
 
     found: list[Incompatibility] = []
@@ -363,10 +369,7 @@ def release(version: str, schema_dir: Path = SCHEMA_DIR, released_dir: Path = RE
     sources = sorted(schema_dir.glob("*.avsc"))
     if not sources:
         raise EvolutionError(f"no .avsc files in {schema_dir}")
-    try:
-        standalone_schemas(schema_dir)  # every reference resolves: a release must stand alone
-    except (ValueError, KeyError) as exc:
-        raise EvolutionError(str(exc)) from None
+    _standalone(schema_dir)  # every reference resolves: a release must stand alone
     target.mkdir(parents=True)
     for source in sources:
         shutil.copy2(source, target / source.name)
