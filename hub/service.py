@@ -199,7 +199,8 @@ class HubService:
             contact = decode(message.body, Contact)
             sender = _sender(message)
             accepted = await self._commits.decide(
-                lambda: self.correlator.accept_contact(contact, message_id, sender)
+                lambda: self.correlator.accept_contact(contact, message_id, sender),
+                urgent=_urgent(message),
             )
         except (DecodeError, Rejected) as exc:
             # The submitter hears why at once; the message itself is dead-lettered.
@@ -223,7 +224,8 @@ class HubService:
         check_sender(self.settings, message.user_id, response.agency)
         message_id, sender = message.message_id or response.response_id, _sender(message)
         outcome = await self._commits.decide(
-            lambda: self.correlator.accept_answer(response, message_id, sender)
+            lambda: self.correlator.accept_answer(response, message_id, sender),
+            urgent=_urgent(message),
         )
         if outcome == "recorded":
             self.monitoring.answered(response.request_id)
@@ -329,3 +331,8 @@ class HubService:
                     max((upcoming - self.correlator.clock()).total_seconds(), 0.01), _CLOCK_TICK
                 )
             await asyncio.sleep(delay)
+
+
+def _urgent(message: AbstractIncomingMessage) -> bool:
+    # Contacts and answers travel with their lane as routing key (broker.topology.lane_for).
+    return message.routing_key == "urgent"
