@@ -129,11 +129,11 @@ def _register_adapters() -> None:
 
 @adapter_app.command("list")
 def adapter_list() -> None:
-    """List the installed agency adapters."""
-    from adapters.registry import installed_agencies
+    """List the installed agency adapters and the package each comes from."""
+    from adapters.registry import installed_adapters
 
-    for name, target in sorted(installed_agencies().items()):
-        typer.echo(f"{name:<16} {target}")
+    for a in installed_adapters():
+        typer.echo(f"{a.name:<16} {a.target:<40} {a.distribution} {a.version}".rstrip())
 
 
 @contact_app.command("submit")
