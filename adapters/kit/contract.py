@@ -262,13 +262,9 @@ class AdapterContract:
         tampered = bytearray(answer.body)
         tampered[-1] ^= 0x01
         with pytest.raises(SignatureRefused):
-            harness.verifier.verify(
-                answer.headers, answer.message_id, answer.type, bytes(tampered)
-            )
+            harness.verifier.verify(answer.headers, answer.message_id, answer.type, bytes(tampered))
 
-    def test_dead_letters_a_bad_request_and_keeps_answering(
-        self, harness: ContractHarness
-    ) -> None:
+    def test_dead_letters_a_bad_request_and_keeps_answering(self, harness: ContractHarness) -> None:
         forged = harness.request(_as(self.known_subject, "S1"))
         garbage_id = harness.send_body(b"this is not an Avro message")
         forged_id = harness.send_body(
@@ -287,9 +283,7 @@ class AdapterContract:
         assert {d.queue for d in dead.values()} == request_queues
         assert forged.request_id not in harness.answered_request_ids()
 
-    def test_keeps_answering_after_its_connection_is_closed(
-        self, harness: ContractHarness
-    ) -> None:
+    def test_keeps_answering_after_its_connection_is_closed(self, harness: ContractHarness) -> None:
         closed = harness.close_adapter_connection()
         assert closed == 1, f"expected to close the adapter's connection, closed {closed}"
 

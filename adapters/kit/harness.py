@@ -32,7 +32,6 @@ from typing import Any, TypeVar
 from urllib.parse import quote
 from urllib.request import Request, urlopen
 
-import aio_pika
 from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
@@ -423,7 +422,9 @@ def _management(url: str, user: str, password: str, method: str, path: str) -> A
 
 
 def _close_with_management_api(url: str, user: str, password: str, name: str) -> int:
-    connections: list[Mapping[str, Any]] = _management(url, user, password, "GET", "/api/connections")
+    connections: list[Mapping[str, Any]] = _management(
+        url, user, password, "GET", "/api/connections"
+    )
     closed = 0
     for item in connections:
         if (item.get("client_properties") or {}).get("connection_name") == name:

@@ -84,7 +84,9 @@ def _templates() -> Traversable:
     return files(__name__).joinpath("templates")
 
 
-def _walk(folder: Traversable, parts: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], str]]:
+def _walk(
+    folder: Traversable, parts: tuple[str, ...] = ()
+) -> Iterator[tuple[tuple[str, ...], str]]:
     for entry in sorted(folder.iterdir(), key=lambda e: e.name):
         if entry.is_dir():
             yield from _walk(entry, (*parts, entry.name))
