@@ -158,6 +158,8 @@ class AdapterContract:
             assert len(response_ids) == 1, f"{len(response_ids)} different answers to one request"
             assert {a.message_id for a in got} == response_ids
             assert all(a.response.contact_ref == request.contact_ref for a in got)
+            # A repeated answer must say the same, or "one answer" would depend on which won.
+            assert len({(a.response.outcome, a.response.findings) for a in got}) == 1
             if request is not redelivered:
                 assert len(got) == 1, f"{len(got)} answers to a request sent once"
         assert len({a[0].response.response_id for a in answers.values()}) == len(requests)
