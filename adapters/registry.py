@@ -4,12 +4,20 @@ separate package can add an agency without editing mash-hub."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import cast
 
 from adapters.kit.agency import Agency
 
-__all__ = ["GROUP", "UnknownAgency", "installed_agencies", "load_agency"]
+__all__ = [
+    "GROUP",
+    "InstalledAdapter",
+    "UnknownAgency",
+    "installed_adapters",
+    "installed_agencies",
+    "load_agency",
+]
 
 GROUP = "mash.adapters"
 
@@ -20,9 +28,36 @@ class UnknownAgency(LookupError):
     pass
 
 
+@dataclass(frozen=True)
+class InstalledAdapter:
+    """One ``mash.adapters`` entry: the agency, its object path and the package that
+    declared it (so an operator can tell mash-hub's own adapters from an agency's)."""
+
+    name: str
+    target: str
+    distribution: str
+    version: str
+
+
+def installed_adapters() -> list[InstalledAdapter]:
+    """Every entry, sorted by agency name; two packages claiming one name both appear."""
+    found = []
+    for ep in entry_points(group=GROUP):
+        dist = ep.dist
+        found.append(
+            InstalledAdapter(
+                ep.name,
+                ep.value,
+                dist.name if dist is not None else "unknown package",
+                dist.version if dist is not None else "",
+            )
+        )
+    return sorted(found, key=lambda a: (a.name, a.distribution))
+
+
 def installed_agencies() -> dict[str, str]:
     """Agency name → the object path that provides it."""
-    return {ep.name: ep.value for ep in entry_points(group=GROUP)}
+    return {a.name: a.target for a in installed_adapters()}
 
 
 def load_agency(name: str) -> AgencyFactory:

@@ -30,7 +30,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 contact_app = typer.Typer(help="Submit and re-rate contacts.", no_args_is_help=True)
-adapter_app = typer.Typer(help="Run or list agency adapters.", no_args_is_help=True)
+adapter_app = typer.Typer(help="Run, list or create agency adapters.", no_args_is_help=True)
 app.add_typer(contact_app, name="contact")
 app.add_typer(adapter_app, name="adapter")
 app.add_typer(broker_app, name="broker")
@@ -131,11 +131,36 @@ def _register_adapters() -> None:
 
 @adapter_app.command("list")
 def adapter_list() -> None:
-    """List the installed agency adapters."""
+    """List the installed agency adapters and the package each comes from."""
+    from adapters.registry import installed_adapters
+
+    adapters = installed_adapters()
+    name_width = max((len(a.name) for a in adapters), default=0) + 2
+    target_width = max((len(a.target) for a in adapters), default=0) + 2
+    for a in adapters:
+        line = f"{a.name:<{name_width}}{a.target:<{target_width}}{a.distribution} {a.version}"
+        typer.echo(line.rstrip())
+
+
+@adapter_app.command("new")
+def adapter_new(
+    name: Annotated[str, typer.Argument(help="The agency's name, e.g. youth_justice")],
+    directory: Annotated[
+        Path, typer.Option("--dir", help="Where to create the package's folder")
+    ] = Path("."),
+) -> None:
+    """Create a new agency adapter package: lookup, findings schema, fictional data, tests."""
+    from adapters.kit.scaffold import ScaffoldError, new_adapter
     from adapters.registry import installed_agencies
 
-    for name, target in sorted(installed_agencies().items()):
-        typer.echo(f"{name:<16} {target}")
+    try:
+        target = new_adapter(name, directory, installed=installed_agencies())
+    except ScaffoldError as exc:
+        raise fail(str(exc), 2) from None
+    except OSError as exc:
+        raise fail(f"cannot write to {directory}: {exc.strerror or exc}") from None
+    typer.echo(f"created {target}")
+    typer.echo(f"next: pip install -e {target}, then pytest {target} (see its README.md)")
 
 
 @contact_app.command("submit")

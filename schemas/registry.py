@@ -1,4 +1,6 @@
-"""The schema registry: every ``.avsc`` file in ``schemas/``, indexed by name and fingerprint.
+"""The schema registry: every ``.avsc`` file in ``schemas/``, and in the folders installed
+packages add through the ``mash.schemas`` entry point group (an agency's findings record),
+indexed by name and fingerprint.
 
 Files are named after the full name of the type they define (``uk.mash.Contact.avsc``) and
 refer to each other's types by full name. The registry inlines those references so that each
@@ -8,24 +10,33 @@ then the one any Avro implementation computes for the same schema.
 
 from __future__ import annotations
 
+import importlib.resources
 import json
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
 import fastavro
 
 __all__ = [
+    "ENTRY_POINT_GROUP",
     "SCHEMA_DIR",
     "RegisteredSchema",
     "SchemaRegistry",
+    "SchemaSource",
+    "SchemaSourceError",
     "crc64_avro",
     "default_registry",
+    "installed_schema_sources",
     "standalone_schemas",
 ]
 
 SCHEMA_DIR = Path(__file__).resolve().parent
+# Installed packages add schemas (an agency's findings record) through this entry point
+# group; each entry names a package, or ``package:folder`` for a folder inside it.
+ENTRY_POINT_GROUP = "mash.schemas"
 
 _PRIMITIVES = frozenset({"null", "boolean", "int", "long", "float", "double", "bytes", "string"})
 _EMPTY64 = 0xC15D213AA4D7A795
@@ -143,6 +154,12 @@ class _Library:
             except (OSError, ValueError) as exc:
                 raise ValueError(f"{path}: not a readable Avro schema ({exc})") from exc
             for full, named in _named_types(node, None):
+                if full in library.sources and library.sources[full] != path:
+                    # Two packages defining one name would make messages mean different
+                    # things depending on which file was read last.
+                    raise ValueError(
+                        f"{full} is defined in both {library.sources[full]} and {path}"
+                    )
                 library.types[full] = named
                 library.sources[full] = path
                 library.own.setdefault(path, full)
@@ -202,12 +219,60 @@ def standalone_schemas(directory: Path) -> dict[str, Any]:
     return {full: library.inline(full) for full in library.own.values()}
 
 
+class SchemaSourceError(ValueError):
+    """A ``mash.schemas`` entry point that does not name a folder of schemas."""
+
+
+@dataclass(frozen=True)
+class SchemaSource:
+    """A folder of ``.avsc`` files an installed package adds through ``mash.schemas``."""
+
+    name: str
+    directory: Path
+    distribution: str  # the package that declared it, so a clash can be traced
+
+
+def _source_directory(value: str) -> Path:
+    package, _, folder = value.partition(":")
+    try:
+        root = importlib.resources.files(package.strip())
+    except (ImportError, TypeError) as exc:
+        raise SchemaSourceError(f"cannot import {package.strip()!r} ({exc})") from None
+    # A folder on disk: installed and editable packages both are, and the registry reads
+    # files by path so that each schema records where it came from.
+    directory = Path(str(root.joinpath(*folder.strip().split("/")) if folder.strip() else root))
+    if not directory.is_dir():
+        raise SchemaSourceError(f"{directory} is not a folder")
+    return directory
+
+
+def installed_schema_sources() -> list[SchemaSource]:
+    """Every installed ``mash.schemas`` entry, its folder resolved."""
+    sources = []
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        distribution = ep.dist.name if ep.dist is not None else "unknown package"
+        try:
+            directory = _source_directory(ep.value)
+        except SchemaSourceError as exc:
+            raise SchemaSourceError(
+                f"{ENTRY_POINT_GROUP} entry {ep.name!r} of {distribution}: {exc}"
+            ) from None
+        sources.append(SchemaSource(ep.name, directory, distribution))
+    return sources
+
+
 _DEFAULT: SchemaRegistry | None = None
 
 
 def default_registry() -> SchemaRegistry:
-    """The registry built from ``schemas/`` (loaded once per process)."""
+    """The registry built from ``schemas/`` and every installed ``mash.schemas`` folder
+    (loaded once per process). All files are read together, so an added schema may refer to
+    the hub's own types (``uk.mash.Subject``) by name."""
     global _DEFAULT
     if _DEFAULT is None:
-        _DEFAULT = SchemaRegistry.from_directory(SCHEMA_DIR)
+        folders = [SCHEMA_DIR]
+        folders += [s.directory for s in installed_schema_sources() if s.directory != SCHEMA_DIR]
+        registry = SchemaRegistry()
+        registry.add_files(p for folder in folders for p in sorted(folder.glob("*.avsc")))
+        _DEFAULT = registry
     return _DEFAULT

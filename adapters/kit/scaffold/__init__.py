@@ -1,0 +1,128 @@
+"""``mash adapter new NAME``: a new agency adapter as a package of its own, ready to install.
+
+The package it writes holds the agency's lookup over a small fictional CSV export, its
+findings record (``uk.mash.<Name>Findings``, an Avro schema and the pydantic models), its
+``mash.adapters`` and ``mash.schemas`` entry points, and tests: the lookup on its own, and
+the adapter contract (:mod:`adapters.kit.contract`) against the real broker. Installed as it
+is written, every test passes; the agency's developer then swaps in their own records.
+
+Templates are the ``templates/`` folder beside this module (package data), with ``{{name}}``,
+``{{Name}}``, ``{{NAME}}``, ``{{title}}``, ``{{Title}}``, ``{{package}}`` and
+``{{distribution}}`` filled in, in file contents and in file names; ``package/`` becomes the
+package's own folder and ``.tmpl`` is dropped.
+"""
+
+from __future__ import annotations
+
+import keyword
+import re
+import shutil
+import tempfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from importlib.resources import files
+from importlib.resources.abc import Traversable
+from pathlib import Path
+
+__all__ = ["AdapterNames", "ScaffoldError", "adapter_names", "new_adapter"]
+
+_NAME = re.compile(r"^[a-z][a-z0-9]*(?:_[a-z0-9]+)*$")
+_MAX_LENGTH = 30
+# Names with another meaning on the broker (hub roles) or on the command line.
+_RESERVED = frozenset({"hub", "screening", "restricted", "operator", "list", "new", "kit", "dead"})
+
+
+class ScaffoldError(ValueError):
+    """The name or the destination cannot be used; the message says why, in one line."""
+
+
+@dataclass(frozen=True)
+class AdapterNames:
+    """One agency's name in each place it appears."""
+
+    name: str  # the agency: queues, broker user, `mash adapter NAME`, entry point
+    class_name: str  # CamelCase, for classes and the Avro record name
+    title: str  # in prose: "youth justice"
+    package: str  # the import package
+    distribution: str  # the pip package
+
+    def substitutions(self) -> dict[str, str]:
+        return {
+            "{{name}}": self.name,
+            "{{Name}}": self.class_name,
+            "{{NAME}}": self.name.upper(),
+            "{{title}}": self.title,
+            "{{Title}}": self.title[:1].upper() + self.title[1:],
+            "{{package}}": self.package,
+            "{{distribution}}": self.distribution,
+        }
+
+
+def adapter_names(name: str, installed: Iterable[str] = ()) -> AdapterNames:
+    """Check ``name`` and derive the others; :class:`ScaffoldError` if it cannot be used."""
+    if not _NAME.match(name):
+        raise ScaffoldError(
+            f"{name!r} is not a valid agency name: use lower-case letters, digits and single "
+            "underscores, starting with a letter (e.g. youth_justice)"
+        )
+    if len(name) > _MAX_LENGTH:
+        raise ScaffoldError(f"{name!r} is longer than {_MAX_LENGTH} characters")
+    if name in _RESERVED or keyword.iskeyword(name):
+        raise ScaffoldError(f"{name!r} is reserved; choose another agency name")
+    if name in set(installed):
+        raise ScaffoldError(f"an adapter named {name!r} is already installed")
+    return AdapterNames(
+        name=name,
+        class_name="".join(part.capitalize() for part in name.split("_")),
+        title=name.replace("_", " "),
+        package=f"mash_adapter_{name}",
+        distribution=f"mash-adapter-{name.replace('_', '-')}",
+    )
+
+
+def _templates() -> Traversable:
+    return files(__name__).joinpath("templates")
+
+
+def _walk(
+    folder: Traversable, parts: tuple[str, ...] = ()
+) -> Iterator[tuple[tuple[str, ...], str]]:
+    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
+        if entry.is_dir():
+            yield from _walk(entry, (*parts, entry.name))
+        elif entry.name.endswith(".tmpl"):
+            yield (*parts, entry.name.removesuffix(".tmpl")), entry.read_text(encoding="utf-8")
+
+
+def _fill(text: str, substitutions: dict[str, str]) -> str:
+    for token, value in substitutions.items():
+        text = text.replace(token, value)
+    return text
+
+
+def new_adapter(name: str, parent: Path, installed: Iterable[str] = ()) -> Path:
+    """Write the adapter package for ``name`` as ``parent/<distribution>`` and return it.
+
+    Refuses a destination that exists; writes into a temporary folder beside it first, so a
+    failure leaves nothing half-made.
+    """
+    names = adapter_names(name, installed)
+    target = parent / names.distribution
+    if target.exists():
+        raise ScaffoldError(f"{target} already exists; choose another --dir or remove it")
+    if not parent.is_dir():
+        raise ScaffoldError(f"{parent} is not a folder")
+    substitutions = names.substitutions()
+    staging = Path(tempfile.mkdtemp(prefix=f".{names.distribution}-", dir=parent))
+    try:
+        for parts, text in _walk(_templates()):
+            relative = [names.package if p == "package" else p for p in parts]
+            path = staging.joinpath(*(_fill(p, substitutions) for p in relative))
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(_fill(text, substitutions), encoding="utf-8")
+        staging.chmod(0o755)  # mkdtemp's 0700 is for the staging only
+        staging.rename(target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return target

@@ -1,0 +1,68 @@
+"""The contract kit itself: it fails an adapter that breaks the contract, not only passes
+the ones that keep it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from adapters.kit.agency import Lookup
+from adapters.kit.harness import ContractHarness
+from adapters.police import PoliceAgency
+from schemas.models import AdultPosingRisk, InformationRequest, PoliceFindings
+from tests.contract import test_police
+
+pytestmark = pytest.mark.broker
+
+POLICE = test_police.TestPoliceContract
+
+
+class NamesSomeoneElse(PoliceAgency):
+    """A police lookup that adds a person from another household to every answer."""
+
+    def lookup(self, request: InformationRequest) -> Lookup:
+        lookup = super().lookup(request)
+        if not isinstance(lookup.findings, PoliceFindings):
+            return lookup
+        stranger = AdultPosingRisk(
+            name="Rebecca DAVIS", relationship="neighbour", risk_summary="Unrelated record"
+        )
+        findings = lookup.findings.model_copy(
+            update={"adults_posing_risk": [*lookup.findings.adults_posing_risk, stranger]}
+        )
+        return Lookup(lookup.matches, findings, lookup.strengths, lookup.engagement)
+
+
+class CopiesRestrictedIntoNotes(PoliceAgency):
+    """A police lookup that seals its restricted items but also quotes them in clear."""
+
+    def lookup(self, request: InformationRequest) -> Lookup:
+        lookup = super().lookup(request)
+        notes = "; ".join(item.summary for item in lookup.restricted) or None
+        return Lookup(
+            lookup.matches,
+            lookup.findings,
+            lookup.strengths,
+            lookup.engagement,
+            notes,
+            lookup.restricted,
+        )
+
+
+def test_the_contract_fails_an_adapter_that_names_another_person(tmp_path: Path) -> None:
+    with (
+        ContractHarness("police", tmp_path, records=NamesSomeoneElse()) as harness,
+        pytest.raises(AssertionError, match="another person's name"),
+    ):
+        POLICE().test_never_returns_another_subjects_data(harness)
+
+
+def test_the_contract_fails_an_adapter_that_sends_restricted_text_in_clear(
+    tmp_path: Path,
+) -> None:
+    with (
+        ContractHarness("police", tmp_path, records=CopiesRestrictedIntoNotes()) as harness,
+        pytest.raises(AssertionError, match="restricted text in clear"),
+    ):
+        POLICE().test_encrypts_restricted_findings(harness)
