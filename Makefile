@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck broker faults bench clean
+.PHONY: demo test lint typecheck schemas-check asyncapi broker faults bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,7 +29,15 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-test: $(STAMP) broker lint typecheck
+# Every schema against the last release, both directions (schemas/released/, accepted.toml).
+schemas-check: $(STAMP)
+	$(BIN)/mash schemas check
+
+# Regenerate docs/asyncapi.yaml after a change to the topology or the schemas.
+asyncapi: $(STAMP)
+	$(BIN)/mash asyncapi --output docs/asyncapi.yaml
+
+test: $(STAMP) broker lint typecheck schemas-check
 	$(BIN)/pytest -q
 
 # Every fault class with 500 contacts each, one table at the end (about 10 minutes).

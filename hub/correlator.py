@@ -30,7 +30,7 @@ from hub.allocation import allocated_worker
 from hub.chronology import chronology, subject_keys
 from hub.policy import BragPolicy
 from hub.reminders import Reminders
-from hub.store import ContactRow, HubStore
+from hub.store import OUTBOX_EVENTS, OUTBOX_ROUTINE, OUTBOX_URGENT, ContactRow, HubStore
 from schemas.codec import decode, encode
 from schemas.enums import Brag, HubEventKind, PacketReason
 from schemas.models import (
@@ -71,8 +71,8 @@ AnswerOutcome = Literal["recorded", "duplicate"]
 def _priority(model: AvroModel) -> int:
     # Operators' events wait for the work; Red work goes before everything else.
     if isinstance(model, HubEvent):
-        return 0
-    return 2 if getattr(model, "brag", None) is Brag.RED else 1
+        return OUTBOX_EVENTS
+    return OUTBOX_URGENT if getattr(model, "brag", None) is Brag.RED else OUTBOX_ROUTINE
 
 
 def _now() -> datetime:

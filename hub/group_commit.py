@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -45,7 +46,9 @@ class GroupCommit:
         self.max_batch = max_batch
         self.batches = 0
         self.decisions = 0
-        self._waiting: asyncio.Queue[_Decision] = asyncio.Queue()
+        self._urgent: deque[_Decision] = deque()
+        self._routine: deque[_Decision] = deque()
+        self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -57,22 +60,31 @@ class GroupCommit:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
 
-    async def decide(self, work: Callable[[], T]) -> T:
-        """Run ``work`` (which writes through the store) and return once it is committed."""
+    async def decide(self, work: Callable[[], T], *, urgent: bool = False) -> T:
+        """Run ``work`` (which writes through the store) and return once it is committed.
+
+        Urgent decisions (Red work) go into the next commit ahead of every routine one, so a
+        Red answer never waits for a backlog of routine deliveries the hub has prefetched.
+        """
         decision = _Decision(work)
-        await self._waiting.put(decision)
+        (self._urgent if urgent else self._routine).append(decision)
+        self._wake.set()
         result: T = await decision.done
         return result
 
     async def _run(self) -> None:
         while True:
-            batch = [await self._waiting.get()]
+            await self._wake.wait()
+            self._wake.clear()
             # One turn of the loop lets every handler already woken by a delivery hand in
             # its decision, so they share this commit.
             await asyncio.sleep(0)
-            while len(batch) < self.max_batch and not self._waiting.empty():
-                batch.append(self._waiting.get_nowait())
-            self._commit(batch)
+            while self._urgent or self._routine:
+                batch: list[_Decision] = []
+                for waiting in (self._urgent, self._routine):
+                    while waiting and len(batch) < self.max_batch:
+                        batch.append(waiting.popleft())
+                self._commit(batch)
 
     def _commit(self, batch: list[_Decision]) -> None:
         outcomes: list[tuple[_Decision, Any, BaseException | None]] = []

@@ -28,7 +28,7 @@ from hub.group_commit import GroupCommit
 from hub.monitoring import HubMonitoring
 from hub.policy import BragPolicy
 from hub.settings import HubSettings
-from hub.store import HubStore, OutboxRow
+from hub.store import OUTBOX_LANES, OUTBOX_ROUTINE, HubStore, OutboxRow
 from schemas.codec import DecodeError, decode, encode
 from schemas.models import AgencyResponse, AvroModel, CommandReply, Contact, ContactCommand
 
@@ -67,9 +67,12 @@ class HubService:
         self.monitoring = HubMonitoring(self.store, settings, self.correlator.clock)
         self._connection: AbstractRobustConnection | None = None
         self._publisher: Publisher | None = None
+        self._lane_publishers: dict[int, Publisher] = {}
         self._consumers: list[Consumer] = []
         self._tasks: list[asyncio.Task[None]] = []
-        self._outbox_ready = asyncio.Event()
+        # One relay per outbox lane (Red, routine, events), each woken by every commit: a
+        # lane waiting on a batch of confirms never holds back a more urgent one.
+        self._outbox_ready = {lane: asyncio.Event() for lane in OUTBOX_LANES}
         self._stopping = False
         self.ready = asyncio.Event()
 
@@ -84,14 +87,23 @@ class HubService:
         if self.settings.declare_topology:
             async with self._connection.channel() as channel:
                 await declare(channel, self.topology)
-        self._publisher = Publisher(
-            self._connection,
-            signer=self.credentials.signer,
-            attempts=self.settings.publish_attempts,
-            metrics=self.monitoring.metrics,
-        )
+        # A channel per outbox lane: the broker handles a channel's publishes in order, so a
+        # Red packet must not share one with thousands of routine messages awaiting confirms.
+        self._lane_publishers = {
+            lane: Publisher(
+                self._connection,
+                signer=self.credentials.signer,
+                attempts=self.settings.publish_attempts,
+                metrics=self.monitoring.metrics,
+            )
+            for lane in OUTBOX_LANES
+        }
+        self._publisher = self._lane_publishers[OUTBOX_ROUTINE]
         # What a crash left in the outbox goes out first: the relay starts before any consumer.
-        self._tasks = [asyncio.create_task(self._relay(), name="outbox-relay")]
+        self._tasks = [
+            asyncio.create_task(self._relay(lane), name=f"outbox-relay-{lane}")
+            for lane in OUTBOX_LANES
+        ]
         self._commits.start()
         operators = frozenset({OPERATOR})
         agencies = frozenset(self.settings.agencies)
@@ -187,7 +199,8 @@ class HubService:
             contact = decode(message.body, Contact)
             sender = _sender(message)
             accepted = await self._commits.decide(
-                lambda: self.correlator.accept_contact(contact, message_id, sender)
+                lambda: self.correlator.accept_contact(contact, message_id, sender),
+                urgent=_urgent(message),
             )
         except (DecodeError, Rejected) as exc:
             # The submitter hears why at once; the message itself is dead-lettered.
@@ -211,7 +224,8 @@ class HubService:
         check_sender(self.settings, message.user_id, response.agency)
         message_id, sender = message.message_id or response.response_id, _sender(message)
         outcome = await self._commits.decide(
-            lambda: self.correlator.accept_answer(response, message_id, sender)
+            lambda: self.correlator.accept_answer(response, message_id, sender),
+            urgent=_urgent(message),
         )
         if outcome == "recorded":
             self.monitoring.answered(response.request_id)
@@ -243,11 +257,12 @@ class HubService:
             log.info("reply_not_delivered", message_id=message.message_id)
 
     def _work_done(self) -> None:
-        self._outbox_ready.set()
+        for ready in self._outbox_ready.values():
+            ready.set()
 
     # Background loops ----------------------------------------------------------------
-    async def _publish_row(self, row: OutboxRow) -> None:
-        await self.publisher.publish(
+    async def _publish_row(self, row: OutboxRow, lane: int) -> None:
+        await self._lane_publishers[lane].publish(
             row.exchange,
             row.routing_key,
             row.body,
@@ -257,16 +272,16 @@ class HubService:
             headers=row.headers,
         )
 
-    async def _drain_outbox(self) -> int:
-        """Publish what the outbox holds; returns how many messages were confirmed."""
+    async def _drain_outbox(self, lane: int) -> int:
+        """Publish what one lane of the outbox holds; returns how many were confirmed."""
         total = 0
         while True:
-            rows = self.store.outbox(self.settings.outbox_batch)
+            rows = self.store.outbox(self.settings.outbox_batch, priority=lane)
             if not rows:
                 return total
             # Confirms are pipelined: the whole batch is in flight at once.
             results = await asyncio.gather(
-                *(self._publish_row(row) for row in rows), return_exceptions=True
+                *(self._publish_row(row, lane) for row in rows), return_exceptions=True
             )
             done = [row.id for row, result in zip(rows, results, strict=True) if result is None]
             self.store.outbox_done(done)
@@ -281,13 +296,14 @@ class HubService:
                 await asyncio.sleep(1.0)
                 return total
 
-    async def _relay(self) -> None:
+    async def _relay(self, lane: int) -> None:
+        ready = self._outbox_ready[lane]
         while not self._stopping:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._outbox_ready.wait(), timeout=1.0)
-            self._outbox_ready.clear()
+                await asyncio.wait_for(ready.wait(), timeout=1.0)
+            ready.clear()
             try:
-                await self._drain_outbox()
+                await self._drain_outbox(lane)
             except Exception as exc:  # the loop must outlive any one failure
                 log.error("outbox_relay_error", error=type(exc).__name__)
                 await asyncio.sleep(1.0)
@@ -298,7 +314,7 @@ class HubService:
                 fired = await self._commits.decide(self.correlator.fire_due_deadlines)
                 reminded = await self._commits.decide(self.correlator.reminders.fire_due)
                 if fired or reminded:
-                    self._outbox_ready.set()
+                    self._work_done()
                 self.monitoring.deadlines_fired(fired)
                 self.monitoring.reminders_sent(reminded)
                 upcoming = min(
@@ -315,3 +331,8 @@ class HubService:
                     max((upcoming - self.correlator.clock()).total_seconds(), 0.01), _CLOCK_TICK
                 )
             await asyncio.sleep(delay)
+
+
+def _urgent(message: AbstractIncomingMessage) -> bool:
+    # Contacts and answers travel with their lane as routing key (broker.topology.lane_for).
+    return message.routing_key == "urgent"

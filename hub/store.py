@@ -22,6 +22,10 @@ from hub.audit import AUDIT_DDL
 from schemas.enums import Brag
 
 __all__ = [
+    "OUTBOX_EVENTS",
+    "OUTBOX_LANES",
+    "OUTBOX_ROUTINE",
+    "OUTBOX_URGENT",
     "SCHEMA_VERSION",
     "AnswerRow",
     "ContactRow",
@@ -36,6 +40,13 @@ __all__ = [
     "from_ms",
     "to_ms",
 ]
+
+# Outbox lanes, most urgent first: Red work, other work, operators' events. The hub relays
+# each lane on its own, so a backlog in one never delays a more urgent one.
+OUTBOX_URGENT = 2
+OUTBOX_ROUTINE = 1
+OUTBOX_EVENTS = 0
+OUTBOX_LANES = (OUTBOX_URGENT, OUTBOX_ROUTINE, OUTBOX_EVENTS)
 
 SCHEMA_VERSION = 3
 
@@ -703,12 +714,18 @@ class HubStore:
             ),
         )
 
-    def outbox(self, limit: int = 256) -> list[OutboxRow]:
-        rows = self._db.execute(
-            "SELECT id, message_id, exchange, routing_key, type, correlation_id, body, headers"
-            " FROM outbox ORDER BY priority DESC, id LIMIT ?",
-            (limit,),
-        )
+    def outbox(self, limit: int = 256, priority: int | None = None) -> list[OutboxRow]:
+        """The oldest rows waiting, most urgent lane first, or of one lane only."""
+        columns = "id, message_id, exchange, routing_key, type, correlation_id, body, headers"
+        if priority is None:
+            rows = self._db.execute(
+                f"SELECT {columns} FROM outbox ORDER BY priority DESC, id LIMIT ?", (limit,)
+            )
+        else:
+            rows = self._db.execute(
+                f"SELECT {columns} FROM outbox WHERE priority = ? ORDER BY id LIMIT ?",
+                (priority, limit),
+            )
         return [
             OutboxRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], json.loads(r[7]) if r[7] else {})
             for r in rows

@@ -19,6 +19,7 @@ from broker.settings import BrokerSettings
 from mash import ops_cli
 from mash.bench_cli import bench
 from mash.broker_cli import broker_app
+from mash.schemas_cli import schemas_app
 from mash.security_cli import audit_app, keys_app, restricted_app
 from schemas.enums import Brag
 
@@ -36,6 +37,7 @@ app.add_typer(broker_app, name="broker")
 app.add_typer(keys_app, name="keys")
 app.add_typer(restricted_app, name="restricted")
 app.add_typer(audit_app, name="audit")
+app.add_typer(schemas_app, name="schemas")
 app.command()(bench)
 
 out = Console()
@@ -224,6 +226,26 @@ def demo(
 
 
 ops_cli.register(app)  # status, dlq, report, health
+
+
+@app.command()
+def asyncapi(
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write here instead of stdout")
+    ] = None,
+) -> None:
+    """Write the AsyncAPI 3.0 description of every channel and message (YAML)."""
+    from broker.asyncapi import render
+
+    text = render()
+    if output is None:
+        typer.echo(text, nl=False)
+        return
+    try:
+        output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise fail(f"cannot write {output}: {exc}") from None
+    typer.echo(f"wrote {output}")
 
 
 def main() -> None:

@@ -16,7 +16,14 @@ from typing import Any
 
 import fastavro
 
-__all__ = ["SCHEMA_DIR", "RegisteredSchema", "SchemaRegistry", "crc64_avro", "default_registry"]
+__all__ = [
+    "SCHEMA_DIR",
+    "RegisteredSchema",
+    "SchemaRegistry",
+    "crc64_avro",
+    "default_registry",
+    "standalone_schemas",
+]
 
 SCHEMA_DIR = Path(__file__).resolve().parent
 
@@ -119,6 +126,32 @@ def _inline(node: Any, library: Mapping[str, Any], namespace: str | None, seen: 
     raise TypeError(f"not an Avro schema node: {node!r}")
 
 
+@dataclass(frozen=True)
+class _Library:
+    """Every named type defined in a set of files, and the file that defines it."""
+
+    types: dict[str, Any]
+    sources: dict[str, Path]
+    own: dict[Path, str]  # each file's own (outermost) type
+
+    @classmethod
+    def read(cls, paths: Iterable[Path]) -> _Library:
+        library = cls({}, {}, {})
+        for path in paths:
+            try:
+                node = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError) as exc:
+                raise ValueError(f"{path}: not a readable Avro schema ({exc})") from exc
+            for full, named in _named_types(node, None):
+                library.types[full] = named
+                library.sources[full] = path
+                library.own.setdefault(path, full)
+        return library
+
+    def inline(self, full: str) -> Any:
+        return _inline(self.types[full], self.types, None, set())
+
+
 class SchemaRegistry:
     """Named schemas by full name (the current version) and by fingerprint (every version
     known, so a reader can resolve an older writer's message against its own schema)."""
@@ -135,18 +168,9 @@ class SchemaRegistry:
         return registry
 
     def add_files(self, paths: Iterable[Path], *, current: bool = True) -> None:
-        library: dict[str, Any] = {}
-        sources: dict[str, Path] = {}
-        for path in paths:
-            try:
-                node = json.loads(path.read_text(encoding="utf-8"))
-            except (OSError, ValueError) as exc:
-                raise ValueError(f"{path}: not a readable Avro schema ({exc})") from exc
-            for full, named in _named_types(node, None):
-                library[full] = named
-                sources[full] = path
-        for full, node in library.items():
-            self.add(_inline(node, library, None, set()), source=sources[full], current=current)
+        library = _Library.read(paths)
+        for full in library.types:
+            self.add(library.inline(full), source=library.sources[full], current=current)
 
     def add(self, schema: Any, *, source: Path | None = None, current: bool = True) -> None:
         parsed = fastavro.parse_schema(schema, _write_hint=False)
@@ -169,6 +193,13 @@ class SchemaRegistry:
 
     def names(self) -> list[str]:
         return sorted(self._current)
+
+
+def standalone_schemas(directory: Path) -> dict[str, Any]:
+    """Each ``.avsc`` file's own type in ``directory``, by full name, with every reference to
+    another file's type inlined: JSON that any Avro implementation can parse on its own."""
+    library = _Library.read(sorted(directory.glob("*.avsc")))
+    return {full: library.inline(full) for full in library.own.values()}
 
 
 _DEFAULT: SchemaRegistry | None = None

@@ -80,6 +80,7 @@ class AdapterService:
         self.ops: OpsServer | None = None
         self._connection: AbstractRobustConnection | None = None
         self._publisher: Publisher | None = None
+        self._publishers: dict[str, Publisher] = {}
         self.consumers: list[Consumer] = []
         self.ready = asyncio.Event()
 
@@ -92,12 +93,18 @@ class AdapterService:
         if self.settings.declare_topology:  # else the consumers check their queues exist
             async with self._connection.channel() as channel:
                 await declare(channel, self.topology)
-        self._publisher = Publisher(
-            self._connection,
-            signer=self.credentials.signer,
-            attempts=self.settings.publish_attempts,
-            metrics=self.metrics,
-        )
+        # A channel per lane: the broker handles a channel's publishes in order, so a Red
+        # answer must not queue behind the routine answers awaiting their confirms.
+        self._publishers = {
+            lane: Publisher(
+                self._connection,
+                signer=self.credentials.signer,
+                attempts=self.settings.publish_attempts,
+                metrics=self.metrics,
+            )
+            for lane in LANES
+        }
+        self._publisher = self._publishers["routine"]
         for lane in LANES:
             consumer = Consumer(
                 await self._connection.channel(),
@@ -192,7 +199,7 @@ class AdapterService:
             await asyncio.sleep(self.answer_delay)
         response = self.answer(request)
         lane = lane_for(request.brag)
-        await self._publisher.publish_model(
+        await self._publishers[lane].publish_model(
             self.topology.answers,
             lane,
             response,
