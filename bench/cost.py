@@ -27,10 +27,12 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from adapters.kit.service import response_id_for
 from adapters.police import PoliceAgency
-from bench.workload import BenchKeys, example_contacts
+from bench.workload import BenchKeys
 from broker.keyring import RESTRICTED_OWNER, Keyring, load_private_key
 from broker.sealed import open_sealed, seal
 from broker.signing import Verifier, signer_for
+from hub.intake import load_contact_file
+from mash.demo import CASE_RERATED, EXAMPLES
 from schemas.codec import decode, encode
 from schemas.enums import ResponseOutcome
 from schemas.models import (
@@ -75,7 +77,7 @@ def measure_cost(keys: BenchKeys, iterations: int = 2000) -> CostResult:
     if not isinstance(private, X25519PrivateKey):
         raise RuntimeError(f"{restricted_key.key_id} is not the restricted file's X25519 key")
 
-    contact = example_contacts()[0]  # the drugs-warrant case study
+    contact = load_contact_file(EXAMPLES / CASE_RERATED)  # the drugs-warrant case study
     now = datetime.now(UTC)
     request = InformationRequest(
         request_id=str(uuid.uuid4()),

@@ -79,6 +79,11 @@ ROUTES: dict[str, Route] = {
         ("uk.mash.RestrictedRecord",),
         "Sealed restricted findings on their way to the restricted file, and nowhere else.",
     ),
+    "allocated": Route(
+        ("uk.mash.AllocatedContact",),
+        "Contacts sent straight on to the child's allocated social worker or lead"
+        " professional, for children's social care.",
+    ),
     "dead": Route(
         (),  # whatever the queue it was taken from carries
         "Messages a consumer could not handle, with the reason, to <queue>.dead.",

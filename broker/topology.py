@@ -31,6 +31,7 @@ from broker.settings import BrokerSettings
 from schemas.enums import Brag
 
 __all__ = [
+    "ALLOCATED_TEAM",
     "HUB",
     "LANES",
     "RESTRICTED",
@@ -52,6 +53,9 @@ LANES: tuple[Lane, ...] = ("urgent", "routine")
 HUB = "hub"
 SCREENING = "screening"  # the screening UI: submits contacts, re-rates, reads packets
 RESTRICTED = "restricted"  # the keeper of the restricted file, and nobody else
+# The agency whose social workers and lead professionals take contacts about children already
+# allocated to them; it reads the allocated queue when it is one of this MASH's agencies.
+ALLOCATED_TEAM = "social-care"
 
 
 def lane_for(brag: Brag) -> Lane:
@@ -112,6 +116,12 @@ class Topology:
         return self.name("events")
 
     @property
+    def allocated(self) -> str:
+        """Contacts sent straight on to the child's allocated social worker or lead
+        professional."""
+        return self.name("allocated")
+
+    @property
     def dead(self) -> str:
         return self.name("dead")
 
@@ -141,6 +151,10 @@ class Topology:
     def restricted_queue(self) -> str:
         """The restricted file's own route: sealed restricted findings, nothing else."""
         return self.name("restricted.file")
+
+    @property
+    def allocated_queue(self) -> str:
+        return self.name(f"{ALLOCATED_TEAM}.allocated")
 
     @property
     def event_queue(self) -> str:
@@ -173,6 +187,7 @@ class Topology:
             # role's topic permissions can limit it to the dead queues of what it reads.
             ExchangeSpec(self.dead, topic, frozenset(self.roles())),
             ExchangeSpec(self.restricted, direct, hub),
+            ExchangeSpec(self.allocated, direct, hub),
         ]
 
     def roles(self) -> list[str]:
@@ -182,10 +197,10 @@ class Topology:
             raise ValueError(f"agency name {sorted(clash)[0]!r} is reserved for a hub role")
         return [HUB, SCREENING, RESTRICTED, *self.agencies]
 
-    def _work_queue(self, name: str, reader: str, *bindings: tuple[str, str]) -> QueueSpec:
+    def _work_queue(self, name: str, reader: str | None, *bindings: tuple[str, str]) -> QueueSpec:
         return QueueSpec(
             name=name,
-            readers=frozenset({reader}),
+            readers=frozenset({reader} if reader else ()),
             bindings=bindings,
             arguments={
                 "x-queue-type": "quorum",
@@ -218,6 +233,10 @@ class Topology:
                 )
         specs.append(self._work_queue(self.packet_queue, SCREENING, (self.packets, "")))
         specs.append(self._work_queue(self.restricted_queue, RESTRICTED, (self.restricted, "file")))
+        # Durable whether or not social care is one of the agencies: a MASH that adds it later
+        # finds the queue there. Without it, nobody but operators may read the queue.
+        team = ALLOCATED_TEAM if ALLOCATED_TEAM in self.agencies else None
+        specs.append(self._work_queue(self.allocated_queue, team, (self.allocated, ALLOCATED_TEAM)))
         # Operators read events when they want to; the oldest are dropped rather than
         # letting an unread event queue hold the hub back.
         specs.append(

@@ -3,6 +3,10 @@ and which messages that sends. Each decision is one store transaction; messages 
 outbox inside it (see :mod:`hub.store`), so the broker side can crash or lag without losing
 or doubling anything.
 
+When children's social care answers that the child already has an allocated social worker or
+lead professional, the contact is sent straight on to them (:mod:`hub.allocation`); every
+packet carries the contact's chronology of earlier concerns (:mod:`hub.chronology`).
+
 Completion follows the aggregator pattern: a contact's packet is published when every agency
 asked has answered (``COMPLETE``) or when its deadline passes (``DEADLINE``, naming the
 silent agencies); an answer that arrives after a packet went out produces an ``AMENDMENT``.
@@ -20,8 +24,10 @@ from typing import Literal
 import structlog
 
 from broker.consumer import Rejected
-from broker.topology import Topology
+from broker.topology import ALLOCATED_TEAM, Topology
 from hub import audit
+from hub.allocation import allocated_worker
+from hub.chronology import chronology, subject_keys
 from hub.policy import BragPolicy
 from hub.reminders import Reminders
 from hub.store import OUTBOX_EVENTS, OUTBOX_ROUTINE, OUTBOX_URGENT, ContactRow, HubStore
@@ -29,6 +35,7 @@ from schemas.codec import decode, encode
 from schemas.enums import Brag, HubEventKind, PacketReason
 from schemas.models import (
     AgencyResponse,
+    AllocatedContact,
     AvroModel,
     CommandReply,
     Contact,
@@ -193,6 +200,8 @@ class Correlator:
                 RestrictedHolding(agency=r.agency, reference=r.reference)
                 for r in self.store.restricted_for(row.ref)
             ],
+            allocated_worker=allocated_worker(contact, answers),
+            chronology=chronology(self.store, row, contact, answers),
         )
         self._send(db, self.topology.packets, "", packet, row.ref)
         self.store.update_contact(db, row.ref, packet_version=version)
@@ -252,6 +261,7 @@ class Correlator:
                 body=encode(stored),
                 traceparent=(tracing.current() or tracing.TraceContext.new()).header,
             )
+            self.store.add_contact_subjects(db, ref, subject_keys(stored))
             audit.append(
                 db,
                 sender,
@@ -347,6 +357,9 @@ class Correlator:
                 late=str(late).lower(),
                 restricted=restricted_reference or "",
             )
+            routed = None
+            if request.agency == ALLOCATED_TEAM and row.routed_to is None:
+                routed = self._route_to_allocated_worker(db, row, response, now)
             outstanding = [r for r in self.store.requests_for(row.ref) if r.answered_at is None]
             if late:
                 # Answers in time are in the audit log and the metrics; an event for each
@@ -377,7 +390,56 @@ class Correlator:
             late=late,
             outstanding=len(outstanding),
         )
+        if routed is not None:
+            log.info("contact_routed", ref=row.ref, agency=request.agency, role=routed)
         return "recorded"
+
+    def _route_to_allocated_worker(
+        self, db: sqlite3.Connection, row: ContactRow, response: AgencyResponse, now: datetime
+    ) -> str | None:
+        """Send the contact straight on to the child's allocated worker, if there is one;
+        returns the worker's role."""
+        contact = decode(row.body, Contact)
+        worker = allocated_worker(contact, [response])
+        if worker is None:
+            return None
+        routed = AllocatedContact(
+            contact_ref=row.ref,
+            routed_at=now,
+            agency=response.agency,
+            worker=worker,
+            brag=row.brag,
+            deadline=row.deadline,
+            contact=contact,
+        )
+        self._send(db, self.topology.allocated, ALLOCATED_TEAM, routed, row.ref)
+        self.store.set_routed(db, row.ref, worker.role.value)
+        # The team and role say where the contact went; the worker's name stays in the
+        # message and the packet.
+        audit.append(
+            db,
+            "hub",
+            "contact-routed",
+            row.ref,
+            now,
+            agency=response.agency,
+            subject_id=worker.subject_id,
+            role=worker.role.value,
+            team=worker.team,
+        )
+        # No event kind of its own (old readers of the enum would refuse it): the answer
+        # that routed the contact is the event, with where it went in the detail.
+        self._event(
+            db,
+            HubEventKind.ANSWER_RECEIVED,
+            row.ref,
+            brag=row.brag,
+            agency=response.agency,
+            routed="allocated-worker",
+            role=worker.role.value,
+            team=worker.team,
+        )
+        return worker.role.value
 
     def _file_restricted(
         self, db: sqlite3.Connection, response: AgencyResponse, now: datetime

@@ -15,7 +15,7 @@ import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from hub.audit import AUDIT_DDL
@@ -29,12 +29,14 @@ __all__ = [
     "SCHEMA_VERSION",
     "AnswerRow",
     "ContactRow",
+    "EarlierSubject",
     "HubStore",
     "OutboxRow",
     "ReminderRow",
     "RequestRow",
     "RestrictedRow",
     "StoreError",
+    "SubjectKeys",
     "from_ms",
     "to_ms",
 ]
@@ -46,7 +48,7 @@ OUTBOX_ROUTINE = 1
 OUTBOX_EVENTS = 0
 OUTBOX_LANES = (OUTBOX_URGENT, OUTBOX_ROUTINE, OUTBOX_EVENTS)
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _DDL = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -119,6 +121,26 @@ CREATE TABLE IF NOT EXISTS reminders (
     agencies TEXT                     -- the agencies reminded, comma-separated; '' if none were
 );
 CREATE INDEX IF NOT EXISTS reminders_due ON reminders (due_at) WHERE sent_at IS NULL;
+-- The children each contact is about, by identifier and normalised name and date of birth,
+-- so a later contact finds the earlier ones about the same child (``hub.chronology``).
+CREATE TABLE IF NOT EXISTS contact_subjects (
+    ref TEXT NOT NULL REFERENCES contacts (ref),
+    subject_id TEXT NOT NULL,
+    nhs_number TEXT,
+    upn TEXT,
+    la_child_id TEXT,
+    given_name TEXT NOT NULL,         -- normalised (adapters.kit.matching.normalise_name)
+    family_name TEXT NOT NULL,
+    date_of_birth TEXT,               -- ISO date
+    PRIMARY KEY (ref, subject_id)
+);
+CREATE INDEX IF NOT EXISTS contact_subjects_nhs ON contact_subjects (nhs_number)
+    WHERE nhs_number IS NOT NULL;
+CREATE INDEX IF NOT EXISTS contact_subjects_upn ON contact_subjects (upn) WHERE upn IS NOT NULL;
+CREATE INDEX IF NOT EXISTS contact_subjects_la ON contact_subjects (la_child_id)
+    WHERE la_child_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS contact_subjects_dob ON contact_subjects (date_of_birth)
+    WHERE date_of_birth IS NOT NULL;
 """
 
 # Columns added after schema 1, each (table, column, definition). Added when missing, so a
@@ -137,6 +159,8 @@ _ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (
     # Red work is published before routine work, and both before operators' events, so a
     # backlog in the outbox never holds a Red contact back.
     ("outbox", "priority", "INTEGER NOT NULL DEFAULT 1"),
+    # Schema 3: the role of the allocated worker a contact was sent straight on to, if any.
+    ("contacts", "routed_to", "TEXT"),
 )
 
 
@@ -163,6 +187,29 @@ class ContactRow:
     deadline_done: bool
     packet_version: int
     body: bytes
+    routed_to: str | None = None
+
+
+@dataclass(frozen=True)
+class SubjectKeys:
+    """A child of a contact as the chronology finds them again: identifiers as given, the
+    name normalised, the date of birth."""
+
+    subject_id: str
+    nhs_number: str | None
+    upn: str | None
+    la_child_id: str | None
+    given_name: str
+    family_name: str
+    date_of_birth: date | None
+
+
+@dataclass(frozen=True)
+class EarlierSubject:
+    """A child of an earlier contact who may be the same child."""
+
+    ref: str
+    keys: SubjectKeys
 
 
 @dataclass(frozen=True)
@@ -228,6 +275,7 @@ def _contact(row: sqlite3.Row) -> ContactRow:
         deadline_done=bool(row["deadline_done"]),
         packet_version=row["packet_version"],
         body=row["body"],
+        routed_to=row["routed_to"],
     )
 
 
@@ -292,7 +340,15 @@ class HubStore:
         elif tables - {"sqlite_sequence"}:
             raise StoreError(f"{self.path}: not a mash-hub database")
 
+    def _stored_version(self) -> int:
+        tables = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master")}
+        if "meta" not in tables:
+            return SCHEMA_VERSION  # a new database: nothing to bring up to date
+        row = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        return int(row[0]) if row else 0
+
     def _migrate(self) -> None:
+        before = self._stored_version()
         # executescript commits on its own, so the DDL runs outside the transaction helper.
         self._db.executescript(_DDL + AUDIT_DDL)
         with self.transaction() as db:
@@ -301,10 +357,22 @@ class HubStore:
                 if column not in present:
                     db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
             db.execute("CREATE INDEX IF NOT EXISTS outbox_order ON outbox (priority DESC, id)")
+            if before < 3:
+                self._index_earlier_subjects(db)
             db.execute(
                 "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)",
                 (str(SCHEMA_VERSION),),
             )
+
+    def _index_earlier_subjects(self, db: sqlite3.Connection) -> None:
+        """Schema 3: index the children of contacts taken before the chronology existed."""
+        # Imported here: the chronology reads the store, the store needs only its keys.
+        from hub.chronology import subject_keys
+        from schemas.codec import decode
+        from schemas.models import Contact
+
+        for ref, body in db.execute("SELECT ref, body FROM contacts").fetchall():
+            self.add_contact_subjects(db, ref, subject_keys(decode(body, Contact)))
 
     def close(self) -> None:
         self._db.close()
@@ -444,6 +512,65 @@ class HubStore:
         if changes:
             assignments = ", ".join(f"{column} = ?" for column in changes)
             db.execute(f"UPDATE contacts SET {assignments} WHERE ref = ?", (*changes.values(), ref))
+
+    def set_routed(self, db: sqlite3.Connection, ref: str, role: str) -> None:
+        db.execute("UPDATE contacts SET routed_to = ? WHERE ref = ?", (role, ref))
+
+    # Subjects, for the chronology ---------------------------------------------------------
+    def add_contact_subjects(
+        self, db: sqlite3.Connection, ref: str, subjects: Sequence[SubjectKeys]
+    ) -> None:
+        db.executemany(
+            "INSERT OR IGNORE INTO contact_subjects (ref, subject_id, nhs_number, upn,"
+            " la_child_id, given_name, family_name, date_of_birth)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    ref,
+                    s.subject_id,
+                    s.nhs_number,
+                    s.upn,
+                    s.la_child_id,
+                    s.given_name,
+                    s.family_name,
+                    s.date_of_birth.isoformat() if s.date_of_birth else None,
+                )
+                for s in subjects
+            ],
+        )
+
+    def earlier_subjects(self, ref: str, subject: SubjectKeys) -> list[EarlierSubject]:
+        """Children of contacts received before ``ref`` who share an identifier or the date
+        of birth with ``subject``: the candidates the chronology then decides on."""
+        row = self._db.execute("SELECT received_at FROM contacts WHERE ref = ?", (ref,))
+        found = row.fetchone()
+        if found is None:
+            return []
+        dob = subject.date_of_birth.isoformat() if subject.date_of_birth else None
+        rows = self._db.execute(
+            "SELECT s.* FROM contact_subjects s JOIN contacts c ON c.ref = s.ref"
+            " WHERE (c.received_at, c.ref) < (?, ?)"
+            " AND (s.nhs_number = ? OR s.upn = ? OR s.la_child_id = ? OR s.date_of_birth = ?)"
+            " ORDER BY c.received_at, c.ref",
+            (found[0], ref, subject.nhs_number, subject.upn, subject.la_child_id, dob),
+        )
+        return [
+            EarlierSubject(
+                ref=r["ref"],
+                keys=SubjectKeys(
+                    subject_id=r["subject_id"],
+                    nhs_number=r["nhs_number"],
+                    upn=r["upn"],
+                    la_child_id=r["la_child_id"],
+                    given_name=r["given_name"],
+                    family_name=r["family_name"],
+                    date_of_birth=(
+                        date.fromisoformat(r["date_of_birth"]) if r["date_of_birth"] else None
+                    ),
+                ),
+            )
+            for r in rows
+        ]
 
     def due_refs(self, now: datetime, limit: int = 500) -> list[str]:
         rows = self._db.execute(

@@ -243,7 +243,7 @@ def demo(
     timeout: Annotated[float, typer.Option(help="Seconds to wait for every packet")] = 120.0,
     keep: Annotated[bool, typer.Option(help="Keep the demo's queues and database")] = False,
 ) -> None:
-    """Run the hub and four adapters, submit the seeds' case studies, print the packets."""
+    """Run the hub and five adapters, submit the seeds' case studies, print the packets."""
     from mash.demo import run_demo
 
     code = asyncio.run(run_demo(timeout=timeout, keep=keep, console=out))

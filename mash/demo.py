@@ -1,6 +1,9 @@
-"""``mash demo``: the hub and four adapters as separate processes on the local broker, the
-seeds' two case studies and a few ordinary contacts, one Amber-to-Red re-rating mid-flight,
-and each assembled packet printed as the screening UI would receive it.
+"""``mash demo``: the hub and five adapters (the four default agencies and children's social
+care) as separate processes on the local broker, the seeds' two case studies and a few
+ordinary contacts, one Amber-to-Red re-rating mid-flight, and each assembled packet printed as
+the screening UI would receive it: a child with an allocated lead professional has the
+contact sent straight on to them, and a baby's second contact shows the first in its
+chronology.
 
 The demo runs under a name prefix of its own, so it never touches another MASH's queues,
 and removes its queues and exchanges at the end.
@@ -10,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import shutil
 import sqlite3
@@ -30,10 +34,10 @@ from broker.signing import OPERATOR, Verifier
 from broker.topology import Topology, delete
 from hub.client import HubClient
 from hub.intake import load_contact_file
-from mash.screening import render_packet
+from mash.screening import render_packet, render_routed
 from schemas.codec import decode
 from schemas.enums import Brag
-from schemas.models import Contact, ScreeningPacket
+from schemas.models import AllocatedContact, Contact, ScreeningPacket
 
 __all__ = ["EXAMPLES", "run_demo"]
 
@@ -44,7 +48,13 @@ EXAMPLES = _SOURCE_EXAMPLES if _SOURCE_EXAMPLES.is_dir() else Path("examples") /
 CASE_RERATED = "case-17-year-old-drugs-warrant.json"
 # Agencies take a moment each, as their checks would, so the re-rating lands mid-flight.
 _HUB = frozenset({"hub"})
-ANSWER_DELAYS = {"police": 1.0, "health": 1.5, "education": 3.0, "housing": 3.5}
+ANSWER_DELAYS = {
+    "police": 1.0,
+    "health": 1.5,
+    "social-care": 2.0,
+    "education": 3.0,
+    "housing": 3.5,
+}
 
 
 def _answers(db: Path, ref: str) -> int:
@@ -79,7 +89,12 @@ async def run_demo(*, timeout: float, keep: bool, console: Console) -> int:
     ring = Keyring(keys / "keyring.json")
     ensure_keys(ring, keys / "private", ["hub", OPERATOR, *ANSWER_DELAYS])
     ring.save()
-    settings = BrokerSettings(prefix=prefix, keyring=ring.path, key_dir=keys / "private")
+    settings = BrokerSettings(
+        prefix=prefix,
+        keyring=ring.path,
+        key_dir=keys / "private",
+        agencies=tuple(ANSWER_DELAYS),
+    )
     verifier = Verifier(ring)
     env = {
         **os.environ,
@@ -88,6 +103,8 @@ async def run_demo(*, timeout: float, keep: bool, console: Console) -> int:
         "MASH_AMQP_URL": settings.amqp_url,
         "MASH_KEYRING": str(settings.keyring),
         "MASH_KEY_DIR": str(settings.key_dir),
+        # Children's social care is opt-in; the demo asks it alongside the default four.
+        "MASH_AGENCIES": json.dumps(list(ANSWER_DELAYS)),
     }
     console.rule("[bold]mash-hub demo")
     console.print(f"broker {settings.amqp_url.split('@')[-1]}, prefix {prefix}, logs in {workdir}")
@@ -121,6 +138,17 @@ async def run_demo(*, timeout: float, keep: bool, console: Console) -> int:
 
                 packet_queue = await channel.get_queue(topology.packet_queue, ensure=False)
                 await packet_queue.consume(on_packet)
+
+                async def on_routed(message: AbstractIncomingMessage) -> None:
+                    # What the allocated worker's team receives: the contact, sent on.
+                    verifier.verify(
+                        message.headers, message.message_id, message.type, message.body, _HUB
+                    )
+                    console.print(render_routed(decode(message.body, AllocatedContact)))
+                    await message.ack()
+
+                allocated = await channel.get_queue(topology.allocated_queue, ensure=False)
+                await allocated.consume(on_routed)
 
                 started = time.monotonic()
                 refs: dict[str, str] = {}

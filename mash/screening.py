@@ -1,5 +1,6 @@
 """An assembled packet as a screening officer reads it: the rating and deadline first, who
-answered and who did not, then each agency's findings, strengths and engagement."""
+answered and who did not, whether the child has an allocated worker the contact went to, the
+chronology of earlier concerns, then each agency's findings, strengths and engagement."""
 
 from __future__ import annotations
 
@@ -15,9 +16,9 @@ from rich.text import Text
 from schemas import models
 from schemas.codec import DecodeError, decode, schema_name_of
 from schemas.enums import Brag, ResponseOutcome
-from schemas.models import AvroModel, ScreeningPacket
+from schemas.models import AllocatedContact, AllocatedWorker, AvroModel, ScreeningPacket
 
-__all__ = ["decode_findings", "render_packet"]
+__all__ = ["decode_findings", "render_packet", "render_routed"]
 
 _UK = ZoneInfo("Europe/London")
 _COLOURS = {
@@ -79,6 +80,38 @@ def _findings_lines(findings: AvroModel) -> list[str]:
     return lines
 
 
+def _worker(worker: AllocatedWorker) -> str:
+    role = worker.role.value.replace("_", " ").lower()
+    since = f", since {worker.allocated_on.isoformat()}" if worker.allocated_on else ""
+    return f"{role} {worker.name} ({worker.team}{since}) for {worker.subject_id}"
+
+
+def _chronology(packet: ScreeningPacket) -> Table:
+    table = Table(box=None, padding=(0, 1), show_edge=False, header_style="bold")
+    for column in ("date", "recorded by", "from", "about", "concern", "rating", "outcome"):
+        table.add_column(column)
+    for entry in packet.chronology:
+        table.add_row(
+            entry.on.isoformat(),
+            entry.contact_ref or entry.recorded_by,
+            entry.source,
+            entry.subject_id or "",
+            entry.category or "",
+            Text(entry.brag.value, style=_COLOURS[entry.brag]) if entry.brag else "",
+            entry.outcome or "",
+        )
+    return table
+
+
+def render_routed(routed: AllocatedContact) -> RenderableType:
+    """A contact sent on to the child's allocated worker, as their team receives it."""
+    return Text.assemble(
+        (f"{routed.contact_ref} sent straight on to the allocated ", "bold magenta"),
+        (_worker(routed.worker), "magenta"),
+        f" ({routed.brag.value}, due {_when(routed.deadline)})",
+    )
+
+
 def render_packet(packet: ScreeningPacket) -> RenderableType:
     colour = _COLOURS[packet.brag]
     title = Text.assemble(
@@ -109,8 +142,23 @@ def render_packet(packet: ScreeningPacket) -> RenderableType:
         # Only that it exists and where: the content is sealed for the restricted file.
         held = "; ".join(f"{h.agency} ({h.reference})" for h in packet.restricted_held)
         head.add_row("Restricted", Text(f"held on the restricted file: {held}", style="magenta"))
+    if packet.allocated_worker is not None:
+        # The seeds' first screening question: is there already a worker for this child?
+        head.add_row(
+            "Allocated",
+            Text(f"sent straight on to {_worker(packet.allocated_worker)}", style="bold magenta"),
+        )
+    mash_earlier = sum(1 for e in packet.chronology if e.contact_ref)
+    head.add_row(
+        "Chronology",
+        f"{len(packet.chronology)} earlier concern(s), {mash_earlier} of them to this MASH"
+        if packet.chronology
+        else "first concern known",
+    )
 
     parts: list[RenderableType] = [head]
+    if packet.chronology:
+        parts.append(_chronology(packet))
     for answer in packet.answers:
         known = answer.outcome is ResponseOutcome.KNOWN
         lines = [

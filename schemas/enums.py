@@ -3,7 +3,10 @@
 from enum import StrEnum
 
 __all__ = [
+    "AbuseCategory",
+    "AllocationRole",
     "Brag",
+    "CaseType",
     "CommandAction",
     "Consent",
     "Engagement",
@@ -126,3 +129,26 @@ class HubEventKind(StrEnum):
 
 class CommandAction(StrEnum):
     RERATE = "RERATE"
+
+
+class CaseType(StrEnum):
+    """An open case in children's social care, from early help to a child in care."""
+
+    EARLY_HELP = "EARLY_HELP"
+    CHILD_IN_NEED = "CHILD_IN_NEED"  # Children Act 1989 s17
+    CHILD_PROTECTION = "CHILD_PROTECTION"
+    LOOKED_AFTER = "LOOKED_AFTER"
+
+
+class AbuseCategory(StrEnum):
+    """The category a child protection plan is made under."""
+
+    NEGLECT = "NEGLECT"
+    PHYSICAL_ABUSE = "PHYSICAL_ABUSE"
+    EMOTIONAL_ABUSE = "EMOTIONAL_ABUSE"
+    SEXUAL_ABUSE = "SEXUAL_ABUSE"
+
+
+class AllocationRole(StrEnum):
+    SOCIAL_WORKER = "SOCIAL_WORKER"
+    LEAD_PROFESSIONAL = "LEAD_PROFESSIONAL"  # early help: a named professional leads the plan

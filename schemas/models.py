@@ -24,7 +24,10 @@ from stdnum.exceptions import ValidationError as StdnumError
 from stdnum.gb import nhs, upn
 
 from schemas.enums import (
+    AbuseCategory,
+    AllocationRole,
     Brag,
+    CaseType,
     CommandAction,
     Consent,
     Engagement,
@@ -44,8 +47,11 @@ __all__ = [
     "AdultPosingRisk",
     "AeAttendance",
     "AgencyResponse",
+    "AllocatedContact",
+    "AllocatedWorker",
     "AntiSocialBehaviourReport",
     "AvroModel",
+    "ChronologyEntry",
     "CommandReply",
     "Contact",
     "ContactCommand",
@@ -63,10 +69,12 @@ __all__ = [
     "InformationRequest",
     "Instant",
     "MissedAppointment",
+    "OpenCase",
     "PoliceCallOut",
     "PoliceFindings",
     "PoliceIncident",
     "Pregnancy",
+    "ProtectionPlan",
     "RatingChange",
     "Referrer",
     "RequestReminder",
@@ -78,6 +86,8 @@ __all__ = [
     "SafeguardingConcern",
     "SchoolPlacement",
     "ScreeningPacket",
+    "SocialCareContact",
+    "SocialCareFindings",
     "SpecialEducationalNeeds",
     "Subject",
     "SubjectMatch",
@@ -473,6 +483,66 @@ class HousingFindings(AvroModel):
     anti_social_behaviour: list[AntiSocialBehaviourReport] = []
 
 
+class AllocatedWorker(AvroModel):
+    avro_name: ClassVar[str] = "uk.mash.AllocatedWorker"
+
+    subject_id: str
+    name: str
+    team: str
+    role: AllocationRole
+    allocated_on: date | None = None
+
+
+class SocialCareContact(AvroModel):
+    avro_name: ClassVar[str] = "uk.mash.SocialCareContact"
+
+    subject_id: str
+    received_on: date
+    source: str
+    category: str
+    outcome: str
+    referral: bool = False
+
+
+class OpenCase(AvroModel):
+    avro_name: ClassVar[str] = "uk.mash.OpenCase"
+
+    subject_id: str
+    case_type: CaseType
+    opened_on: date
+
+
+class ProtectionPlan(AvroModel):
+    avro_name: ClassVar[str] = "uk.mash.ProtectionPlan"
+
+    subject_id: str
+    category: AbuseCategory
+    started_on: date
+    ended_on: date | None = None
+
+
+class SocialCareFindings(AvroModel):
+    avro_name: ClassVar[str] = "uk.mash.SocialCareFindings"
+
+    contacts: list[SocialCareContact] = []
+    open_cases: list[OpenCase] = []
+    protection_plans: list[ProtectionPlan] = []
+    allocated_workers: list[AllocatedWorker] = []
+
+
+class ChronologyEntry(AvroModel):
+    avro_name: ClassVar[str] = "uk.mash.ChronologyEntry"
+
+    on: date
+    recorded_by: str
+    source: str
+    subject_id: str | None = None
+    category: str | None = None
+    brag: Brag | None = None
+    outcome: str | None = None
+    contact_ref: str | None = None
+
+
 class RatingChange(AvroModel):
     avro_name: ClassVar[str] = "uk.mash.RatingChange"
 
@@ -502,6 +572,20 @@ class ScreeningPacket(AvroModel):
     late_agencies: list[str] = []
     missing_agencies: list[str] = []
     restricted_held: list[RestrictedHolding] = []
+    allocated_worker: AllocatedWorker | None = None
+    chronology: list[ChronologyEntry] = []
+
+
+class AllocatedContact(AvroModel):
+    avro_name: ClassVar[str] = "uk.mash.AllocatedContact"
+
+    contact_ref: str
+    routed_at: Instant
+    agency: str
+    worker: AllocatedWorker
+    brag: Brag
+    deadline: Instant
+    contact: Contact
 
 
 class HubEvent(AvroModel):

@@ -6,9 +6,11 @@ in the 999 range (never issued to patients) with a valid check digit, and Unique
 Numbers use local authority code 302 with a valid check letter. There are no phone numbers
 and no real addresses.
 
-The households overlap across the four agencies the way real ones do: health knows nearly
+The households overlap across the agencies the way real ones do: health knows nearly
 everyone registered with a GP, education knows school-age children, police a minority of
-households, housing social and temporary tenants and people who approached it as homeless.
+households, housing social and temporary tenants and people who approached it as homeless,
+and children's social care the families with earlier contacts, open cases and allocated
+workers (more often those police know).
 Each agency uses its own record and household ids and writes names and postcodes its own
 way (surnames in capitals, a middle name, a hyphen, a postcode without its space), so that
 adapters have to match people the way the MASH does.
@@ -191,6 +193,17 @@ class Script:
     homelessness: list[tuple[date, str, str]] = field(default_factory=list)
     asb: list[tuple[date, str]] = field(default_factory=list)
     assessments: dict[tuple[str, str], Assessment] = field(default_factory=dict)
+    # Children's social care: earlier contacts (person, received, source, category, outcome,
+    # referral), open cases (person, type, opened), plans (person, category, start, end) and
+    # the allocated worker (person, worker, team, role, allocated on).
+    sc_contacts: list[tuple[str, date, str, str, str, bool]] = field(default_factory=list)
+    sc_cases: list[tuple[str, str, date]] = field(default_factory=list)
+    sc_plans: list[tuple[str, str, date, date | None]] = field(default_factory=list)
+    sc_allocations: list[tuple[str, str, str, str, date]] = field(default_factory=list)
+
+    @property
+    def social_care(self) -> bool:
+        return bool(self.sc_contacts or self.sc_cases or self.sc_plans or self.sc_allocations)
 
 
 @dataclass
@@ -537,6 +550,26 @@ def _drugs_warrant(world: World) -> Household:
             ),
         ],
         sen=[(r, "SEN_SUPPORT", "Social, emotional and mental health needs")],
+        sc_contacts=[
+            (
+                r,
+                date(2025, 3, 6),
+                "Police",
+                "Child criminal exploitation",
+                "Child and family assessment; closed to early help",
+                True,
+            ),
+            (m, date(2025, 5, 24), "Police", "Domestic abuse", "No further action", False),
+            (lo, date(2025, 5, 24), "Police", "Domestic abuse", "No further action", False),
+            (
+                r,
+                date(2026, 6, 14),
+                "Emergency department",
+                "Child criminal exploitation",
+                "Strategy discussion; section 47 enquiry, no plan",
+                True,
+            ),
+        ],
         tenancy=("COUNCIL", date(2017, 4, 24), 3, False, 412.5),
         asb=[
             (
@@ -637,6 +670,25 @@ def _unborn_baby(world: World) -> Household:
             (c, date(2026, 11, 16), "Antenatal booking appointment (rearranged)"),
         ],
         pregnancy=(c, 13, True, False),
+        sc_contacts=[
+            (
+                c,
+                date(2022, 12, 28),
+                "Police",
+                "Physical abuse (older child)",
+                "Section 47 enquiry; child protection plan",
+                True,
+            ),
+            (
+                c,
+                date(2023, 10, 13),
+                "Nursery",
+                "Physical abuse (older child)",
+                "Care proceedings; both children placed in care",
+                True,
+            ),
+            (c, date(2026, 11, 10), "Midwife", "Unborn baby", "Pre-birth assessment", True),
+        ],
         health_visiting=(
             "0-19 Health Visiting Team East",
             "Pre-birth referral received; Universal Partnership Plus involvement with her older "
@@ -693,6 +745,20 @@ def _school_attendance(world: World) -> Household:
     script = Script(
         missed=[(n, date(2026, 6, 11), "Speech and language therapy")],
         attendance={o: 81.5, n: 95.0},
+        sc_contacts=[
+            (o, date(2025, 11, 17), "School", "Attendance", "Information and advice", False),
+            (o, date(2026, 3, 9), "School", "Attendance", "Early help", False),
+        ],
+        sc_cases=[(o, "EARLY_HELP", date(2026, 3, 16))],
+        sc_allocations=[
+            (
+                o,
+                "Hannah Okoye",
+                "Early Help Locality Team West",
+                "LEAD_PROFESSIONAL",
+                date(2026, 3, 16),
+            )
+        ],
         assessments={
             ("education", o): (
                 "Parent responds to attendance letters; Well liked by her class",
@@ -789,6 +855,9 @@ def _baby_injury(world: World) -> Household:
                 "Arrested for assaulting the mother in November 2026; previous domestic abuse "
                 "against a former partner",
             )
+        ],
+        sc_contacts=[
+            (h, date(2026, 8, 24), "Police", "Domestic abuse", "No further action", False)
         ],
         ae=[
             (h, date(2026, 10, 5), "Baby brought in after rolling off a sofa"),
@@ -906,6 +975,54 @@ ASB = (
     "Rubbish left in the communal area",
     "Dog barking for long periods",
 )
+SC_SOURCES = (
+    "School",
+    "Police",
+    "Health visitor",
+    "GP",
+    "Emergency department",
+    "Neighbour",
+    "Family member",
+    "Housing",
+)
+SC_CATEGORIES = (
+    "Neglect",
+    "Domestic abuse",
+    "Parental substance misuse",
+    "Parental mental health",
+    "Attendance",
+    "Physical injury",
+    "Behaviour",
+    "Emotional wellbeing",
+)
+SC_OUTCOMES = (
+    ("No further action", False),
+    ("Information and advice", False),
+    ("Early help", False),
+    ("Child and family assessment", True),
+    ("Strategy discussion; section 47 enquiry", True),
+)
+# Open case type, how often, the team that holds it and the role of the allocated worker.
+SC_CASES = (
+    ("EARLY_HELP", 20, ("Early Help Locality Team East", "Early Help Locality Team West")),
+    ("CHILD_IN_NEED", 45, ("Children in Need Team North", "Children in Need Team South")),
+    ("CHILD_PROTECTION", 25, ("Child Protection Team",)),
+    ("LOOKED_AFTER", 10, ("Children in Care Team",)),
+)
+SC_PLAN_CATEGORIES = ("NEGLECT", "PHYSICAL_ABUSE", "EMOTIONAL_ABUSE", "SEXUAL_ABUSE")
+# The workers are as invented as the families: names from the same lists.
+SC_WORKERS = (
+    "Amira Hassan",
+    "Ben Whitfield",
+    "Chloe Adebayo",
+    "Daniel Frost",
+    "Eleanor Grant",
+    "Femi Oduya",
+    "Gemma Lytton",
+    "Harriet Sloane",
+    "Isaac Mbeki",
+    "Joanna Perrin",
+)
 STRENGTHS = {
     "police": (
         "Called police promptly to protect the children",
@@ -929,6 +1046,12 @@ STRENGTHS = {
         "Keeps the home in good order",
         "Good relationships with neighbours",
         "Engaged with tenancy support",
+    ),
+    "social-care": (
+        "Grandparents offer regular support",
+        "Worked with the family support worker",
+        "Children are well presented",
+        "Parent asked for help early",
     ),
 }
 ENGAGEMENT = ("ENGAGES_WELL", "ENGAGES_PARTIALLY", "DOES_NOT_ENGAGE", "")
@@ -977,6 +1100,16 @@ COLUMNS: dict[str, dict[str, tuple[str, ...]]] = {
         ),
         "homelessness": ("approach_id", "household_id", "presented_on", "reason", "outcome"),
         "asb": ("report_id", "household_id", "reported_on", "summary"),
+    },
+    "social-care": {
+        "people": _words(
+            "person_id la_child_id nhs_number given_name family_name date_of_birth postcode "
+            "household_id strengths engagement engagement_notes"
+        ),
+        "contacts": _words("contact_id person_id received_on source category outcome referral"),
+        "cases": ("case_id", "person_id", "case_type", "opened_on"),
+        "plans": ("plan_id", "person_id", "category", "started_on", "ended_on"),
+        "allocations": ("person_id", "worker_name", "team", "role", "allocated_on"),
     },
 }
 
@@ -1470,11 +1603,127 @@ def write_housing(world: World, rng: random.Random, out: Path) -> Export:
     return export
 
 
+def _social_care_history(
+    rng: random.Random, household: Household
+) -> tuple[
+    list[tuple[str, date, str, str, str, bool]],
+    list[tuple[str, str, date]],
+    list[tuple[str, str, date, date | None]],
+    list[tuple[str, str, str, str, date]],
+]:
+    """A random household's social care record: contacts about the children, and for some
+    an open case with an allocated worker (and a plan, for child protection)."""
+    children = [p for p in household.people if not p.adult]
+    contacts: list[tuple[str, date, str, str, str, bool]] = []
+    cases: list[tuple[str, str, date]] = []
+    plans: list[tuple[str, str, date, date | None]] = []
+    allocations: list[tuple[str, str, str, str, date]] = []
+    category = rng.choice(SC_CATEGORIES)  # families tend to come back for the same worry
+    for child in children:
+        for _ in range(rng.choice([0, 1, 1, 2, 3])):
+            outcome, referral = rng.choice(SC_OUTCOMES)
+            concern = category if rng.random() < 0.6 else rng.choice(SC_CATEGORIES)
+            received = _when(rng, child.dob + timedelta(days=30))
+            contacts.append(
+                (child.key, received, rng.choice(SC_SOURCES), concern, outcome, referral)
+            )
+    if children and rng.random() < 0.4:
+        kind, _, teams = rng.choices(SC_CASES, weights=[c[1] for c in SC_CASES])[0]
+        opened = _when(rng, max(c.dob for c in children), 2024)
+        worker, team = rng.choice(SC_WORKERS), rng.choice(teams)
+        role = "LEAD_PROFESSIONAL" if kind == "EARLY_HELP" else "SOCIAL_WORKER"
+        for child in children:
+            cases.append((child.key, kind, opened))
+            allocations.append((child.key, worker, team, role, opened))
+            if kind == "CHILD_PROTECTION":
+                plans.append((child.key, rng.choice(SC_PLAN_CATEGORIES), opened, None))
+    elif children and rng.random() < 0.15:
+        started = _when(rng, max(c.dob for c in children), 2020)
+        ended = min(started + timedelta(days=rng.randint(120, 540)), EXPORT_DATE)
+        for child in children:
+            plans.append((child.key, rng.choice(SC_PLAN_CATEGORIES), started, ended))
+    return contacts, cases, plans, allocations
+
+
+def write_social_care(world: World, rng: random.Random, out: Path) -> Export:
+    export, ids, families = Export("social-care"), Ids(rng, "SCP", 6), Ids(rng, "FAM", 6)
+    child_ids, contact_ids = Ids(rng, f"LA{LA_CODE}-", 6), Ids(rng, "CON", 7)
+    case_ids, plan_ids = Ids(rng, "CASE", 6), Ids(rng, "CPP", 5)
+    for household in world.households:
+        script = household.script
+        if script is not None:
+            if not script.social_care:
+                continue
+            history = (script.sc_contacts, script.sc_cases, script.sc_plans, script.sc_allocations)
+        else:
+            if rng.random() >= (0.6 if household.police else 0.25):
+                continue
+            history = _social_care_history(rng, household)
+        contacts, cases, plans, allocations = history
+        if not (contacts or cases or plans or allocations):
+            continue
+        for person in household.people:
+            strengths, engagement, notes = _assessment(
+                rng, "social-care", household, person, 0.4 if person.adult else 0
+            )
+            export.add(
+                "people",
+                person_id=ids(person.key),
+                # The local authority's child id is given to children only.
+                la_child_id=None if person.adult else child_ids(person.key),
+                nhs_number=person.nhs,
+                given_name=person.given if script else _typo(rng, person.given),
+                family_name=person.family,
+                date_of_birth=person.dob,
+                postcode=household.postcode,
+                household_id=families(household.key),
+                strengths=strengths,
+                engagement=engagement,
+                engagement_notes=notes,
+            )
+        for key, received, source, category, outcome, referral in contacts:
+            export.add(
+                "contacts",
+                contact_id=contact_ids(),
+                person_id=ids(key),
+                received_on=received,
+                source=source,
+                category=category,
+                outcome=outcome,
+                referral=referral,
+            )
+        for key, kind, opened in cases:
+            export.add(
+                "cases", case_id=case_ids(), person_id=ids(key), case_type=kind, opened_on=opened
+            )
+        for key, category, started, ended in plans:
+            export.add(
+                "plans",
+                plan_id=plan_ids(),
+                person_id=ids(key),
+                category=category,
+                started_on=started,
+                ended_on=ended,
+            )
+        for key, worker, team, role, allocated in allocations:
+            export.add(
+                "allocations",
+                person_id=ids(key),
+                worker_name=worker,
+                team=team,
+                role=role,
+                allocated_on=allocated,
+            )
+    export.write(out / "social_care" / "data")
+    return export
+
+
 WRITERS: tuple[Callable[[World, random.Random, Path], Export], ...] = (
     write_police,
     write_health,
     write_education,
     write_housing,
+    write_social_care,
 )
 
 

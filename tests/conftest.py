@@ -19,7 +19,7 @@ from faults.rabbit_node import RabbitNode, rabbitmq_available
 from hub.settings import HubSettings
 from tests.support import Keys, Stack
 
-SENDERS = ("hub", OPERATOR, *DEFAULT_AGENCIES)
+SENDERS = ("hub", OPERATOR, *DEFAULT_AGENCIES, "social-care")
 
 
 @pytest.fixture(scope="session")

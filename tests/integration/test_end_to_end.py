@@ -83,6 +83,11 @@ async def test_demo_prints_every_packet_and_exits_zero() -> None:
     out, _ = await asyncio.wait_for(process.communicate(), 150)
     text = out.decode()
     assert process.returncode == 0, text[-2000:]
-    assert re.search(rf"re-rated MASH-\d{{4}}-000001 {Brag.AMBER.value} → {Brag.RED.value}", text)
+    assert re.search(rf"re-rated MASH-\d{{4}}-\d{{6}} {Brag.AMBER.value} → {Brag.RED.value}", text)
     packets = len(list(EXAMPLES.glob("*.json")))
     assert f"{packets} packets assembled" in text
+    # The fifth agency answers; the attendance case goes to the child's lead professional;
+    # the baby's second contact shows the first.
+    assert "SOCIAL-CARE: known" in text
+    assert re.search(r"MASH-\d{4}-\d{6} sent straight on to the allocated lead professional", text)
+    assert "1 of them to this MASH" in text

@@ -97,6 +97,26 @@ def test_only_the_restricted_role_reads_the_restricted_file_and_only_the_hub_wri
     assert queues_readable_by("restricted") == {"boro.restricted.file"}
 
 
+def test_only_social_care_reads_contacts_routed_to_allocated_workers() -> None:
+    with_social_care = Topology(SETTINGS, (*AGENCIES, "social-care"))
+    readers = {
+        role
+        for role in with_social_care.roles()
+        if allowed(permissions_for(with_social_care, role).read, "boro.social-care.allocated")
+    }
+    assert readers == {"social-care"}
+    writers = {
+        role
+        for role in with_social_care.roles()
+        if allowed(permissions_for(with_social_care, role).write, "boro.allocated")
+    }
+    assert writers == {"hub"}
+    # Without social care among the agencies the queue is for operators only.
+    assert not any(
+        TOPOLOGY.allocated_queue in queues_readable_by(role) for role in TOPOLOGY.roles()
+    )
+
+
 def test_no_role_reads_dead_letters_or_events_they_are_for_operators() -> None:
     for role in TOPOLOGY.roles():
         readable = queues_readable_by(role)
@@ -124,6 +144,7 @@ def test_the_hub_reads_its_own_queues_and_publishes_requests_packets_and_replies
         "boro.packets",
         "boro.events",
         "boro.restricted",
+        "boro.allocated",
         "boro.dead",
     }
     hub = permissions_for(TOPOLOGY, "hub")

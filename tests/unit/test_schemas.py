@@ -16,6 +16,7 @@ from fastavro.utils import generate_one
 from schemas import models
 from schemas.codec import MAGIC, DecodeError, decode, encode
 from schemas.enums import (
+    AllocationRole,
     Brag,
     Consent,
     Engagement,
@@ -28,6 +29,8 @@ from schemas.enums import (
 )
 from schemas.models import (
     AgencyResponse,
+    AllocatedContact,
+    AllocatedWorker,
     AvroModel,
     Contact,
     InformationRequest,
@@ -130,6 +133,17 @@ REQUEST = InformationRequest(
     lawful_basis=LawfulBasis.S10_COOPERATION,
     subjects=[SUBJECT],
 )
+ROUTED = AllocatedContact(
+    contact_ref="MASH-2026-000001",
+    routed_at=NOW,
+    agency="social-care",
+    worker=AllocatedWorker(
+        subject_id="S1", name="Sam Worker", team="Team A", role=AllocationRole.SOCIAL_WORKER
+    ),
+    brag=Brag.AMBER,
+    deadline=NOW,
+    contact=CONTACT,
+)
 # Models whose validation random data would not pass (check digits, consent rules).
 SAMPLES: dict[type[AvroModel], AvroModel] = {
     Subject: SUBJECT,
@@ -137,6 +151,7 @@ SAMPLES: dict[type[AvroModel], AvroModel] = {
     InformationRequest: REQUEST,
     AgencyResponse: RESPONSE,
     ScreeningPacket: PACKET,
+    AllocatedContact: ROUTED,
 }
 
 

@@ -1,0 +1,111 @@
+"""The chronology's rule for "the same child", and a hub database from before the chronology
+finding the children of the contacts it already holds."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+from hub.chronology import same_child, subject_keys
+from hub.store import SCHEMA_VERSION, HubStore, SubjectKeys
+from schemas.codec import encode
+from schemas.enums import Brag, SubjectRole
+from schemas.models import Subject
+from tests.support import make_contact
+
+BORN = date(2016, 5, 4)
+
+
+def child(**fields: object) -> SubjectKeys:
+    values: dict[str, object] = {
+        "subject_id": "S1",
+        "nhs_number": None,
+        "upn": None,
+        "la_child_id": None,
+        "given_name": "olivia",
+        "family_name": "bennett",
+        "date_of_birth": BORN,
+    }
+    values.update(fields)
+    return SubjectKeys(**values)  # type: ignore[arg-type]
+
+
+def test_the_same_identifier_is_the_same_child_whatever_the_name() -> None:
+    assert same_child(
+        child(nhs_number="9994012340", given_name="liv"),
+        child(nhs_number="9994012340", date_of_birth=None),
+    )
+
+
+def test_two_identifiers_of_one_kind_are_two_children_even_with_the_same_name() -> None:
+    assert not same_child(child(upn="A302"), child(upn="B302"))
+
+
+def test_a_misspelt_name_and_the_same_date_of_birth_is_the_same_child() -> None:
+    assert same_child(child(family_name="bennet"), child())
+
+
+def test_a_different_date_of_birth_or_name_is_a_different_child() -> None:
+    assert not same_child(child(date_of_birth=BORN + timedelta(days=1)), child())
+    assert not same_child(child(given_name="noah"), child())
+
+
+def test_only_the_children_of_a_contact_are_indexed() -> None:
+    contact = make_contact()
+    parent = Subject(subject_id="P1", role=SubjectRole.PARENT, given_name="A", family_name="B")
+    keys = subject_keys(contact.model_copy(update={"subjects": [*contact.subjects, parent]}))
+    assert [k.subject_id for k in keys] == ["S1"]
+    assert (keys[0].given_name, keys[0].family_name) == ("test", "child")
+
+
+def test_a_schema_2_database_indexes_the_children_of_its_earlier_contacts(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "hub.sqlite3"
+    store = HubStore(path)
+    contact = make_contact()
+    received = datetime(2026, 11, 2, 10, tzinfo=UTC)
+    with store.transaction() as db:
+        store.add_contact(
+            db,
+            ref="MASH-2026-000001",
+            year=2026,
+            seq=1,
+            contact_id=contact.contact_id,
+            received_at=received,
+            brag=Brag.GREEN,
+            deadline=received + timedelta(days=3),
+            body=encode(contact),
+        )
+    store.close()
+    # Take the database back to schema 2: no subjects table, no routing column.
+    db = sqlite3.connect(path)
+    db.execute("DROP TABLE contact_subjects")
+    db.execute("ALTER TABLE contacts DROP COLUMN routed_to")
+    db.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
+    db.commit()
+    db.close()
+
+    store = HubStore(path)
+
+    version = store.db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+    assert int(version[0]) == SCHEMA_VERSION == 3
+    later = make_contact()
+    with store.transaction() as db:
+        store.add_contact(
+            db,
+            ref="MASH-2026-000002",
+            year=2026,
+            seq=2,
+            contact_id=later.contact_id,
+            received_at=received + timedelta(days=7),
+            brag=Brag.AMBER,
+            deadline=received + timedelta(days=10),
+            body=encode(later),
+        )
+    [keys] = subject_keys(later)
+    assert [e.ref for e in store.earlier_subjects("MASH-2026-000002", keys)] == ["MASH-2026-000001"]
+    stored = store.contact("MASH-2026-000001")
+    assert stored is not None and stored.routed_to is None
+    store.close()
