@@ -5,6 +5,7 @@ chronology of earlier concerns, then each agency's findings, strengths and engag
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel
@@ -14,7 +15,7 @@ from rich.table import Table
 from rich.text import Text
 
 from schemas import models
-from schemas.codec import DecodeError, decode, schema_name_of
+from schemas.codec import DecodeError, decode, decode_record, schema_name_of
 from schemas.enums import Brag, ResponseOutcome
 from schemas.models import AllocatedContact, AllocatedWorker, AvroModel, ScreeningPacket
 
@@ -42,11 +43,14 @@ def _full_name(*parts: str | None) -> str:
     return " ".join(p for p in parts if p)
 
 
-def decode_findings(data: bytes) -> AvroModel | None:
+def decode_findings(data: bytes) -> AvroModel | dict[str, Any] | None:
+    """The findings as their model, or, for an agency added by a separate package (whose
+    schema the registry knows but mash-hub has no model for), as the decoded record."""
     try:
-        model = _FINDINGS.get(schema_name_of(data))
-        return None if model is None else decode(data, model)
-    except DecodeError:
+        name = schema_name_of(data)
+        model = _FINDINGS.get(name)
+        return decode(data, model) if model is not None else decode_record(data, name)
+    except (DecodeError, KeyError):
         return None
 
 
@@ -55,10 +59,11 @@ def _value(value: object) -> str:
         return value.isoformat()
     if isinstance(value, float):
         return f"{value:g}"
-    if isinstance(value, BaseModel):
+    if isinstance(value, BaseModel | dict):
+        fields = value.items() if isinstance(value, dict) else iter(value)
         return "; ".join(
             f"{k.replace('_', ' ')}: {_value(v)}"
-            for k, v in value
+            for k, v in fields
             if v not in (None, [], "") and k != "subject_ids"
         )
     if isinstance(value, list):
@@ -66,9 +71,10 @@ def _value(value: object) -> str:
     return str(value)
 
 
-def _findings_lines(findings: AvroModel) -> list[str]:
+def _findings_lines(findings: AvroModel | dict[str, Any]) -> list[str]:
     lines: list[str] = []
-    for name, value in findings:
+    fields = findings.items() if isinstance(findings, dict) else iter(findings)
+    for name, value in fields:
         if value in (None, [], False):
             continue
         label = name.replace("_", " ")
