@@ -31,9 +31,10 @@ from schemas.codec import decode
 from schemas.enums import AllocationRole, SubjectRole
 from schemas.models import AgencyResponse, ChronologyEntry, Contact
 
-__all__ = ["HUB_SOURCE", "chronology", "same_child", "subject_keys"]
+__all__ = ["HUB_SOURCE", "MAX_HUB_ENTRIES", "chronology", "same_child", "subject_keys"]
 
 HUB_SOURCE = "mash"
+MAX_HUB_ENTRIES = 50
 _UK = ZoneInfo("Europe/London")
 _CHILDREN = (SubjectRole.CHILD, SubjectRole.UNBORN, SubjectRole.SIBLING)
 _STRONG = ("nhs_number", "upn", "la_child_id")
@@ -92,31 +93,40 @@ def same_child(a: SubjectKeys, b: SubjectKeys) -> bool:
     return similarity >= SIMILARITY_THRESHOLD
 
 
-def _hub_entries(store: HubStore, row: ContactRow, contact: Contact) -> list[ChronologyEntry]:
-    entries: list[ChronologyEntry] = []
+def _hub_entries(
+    store: HubStore, row: ContactRow, contact: Contact
+) -> tuple[list[ChronologyEntry], int]:
+    """The most recent ``MAX_HUB_ENTRIES`` earlier contacts about the same children, and how
+    many older ones were left out (a child referred hundreds of times would otherwise make
+    every packet, and every amendment, carry and rebuild its whole history)."""
+    found: list[tuple[str, str]] = []  # (earlier contact, child), oldest first
     seen: set[str] = set()
     for child in subject_keys(contact):
         for earlier in store.earlier_subjects(row.ref, child):
             if earlier.ref in seen or not same_child(child, earlier.keys):
                 continue
             seen.add(earlier.ref)
-            other = store.contact(earlier.ref)
-            if other is None:
-                continue
-            referrer = decode(other.body, Contact).referrer
-            outcome = _ROUTED.get(other.routed_to or "") or _STATES.get(other.state, other.state)
-            entries.append(
-                ChronologyEntry(
-                    on=other.received_at.astimezone(_UK).date(),
-                    recorded_by=HUB_SOURCE,
-                    source=referrer.kind.value.lower(),
-                    subject_id=child.subject_id,
-                    brag=other.brag,
-                    outcome=outcome,
-                    contact_ref=other.ref,
-                )
+            found.append((earlier.ref, child.subject_id))
+    kept = found[-MAX_HUB_ENTRIES:]
+    entries: list[ChronologyEntry] = []
+    for ref, subject_id in kept:
+        other = store.contact(ref)
+        if other is None:
+            continue
+        referrer = decode(other.body, Contact).referrer
+        outcome = _ROUTED.get(other.routed_to or "") or _STATES.get(other.state, other.state)
+        entries.append(
+            ChronologyEntry(
+                on=other.received_at.astimezone(_UK).date(),
+                recorded_by=HUB_SOURCE,
+                source=referrer.kind.value.lower(),
+                subject_id=subject_id,
+                brag=other.brag,
+                outcome=outcome,
+                contact_ref=other.ref,
             )
-    return entries
+        )
+    return entries, len(found) - len(kept)
 
 
 def _agency_entries(answers: Iterable[AgencyResponse]) -> list[ChronologyEntry]:
@@ -140,7 +150,9 @@ def _agency_entries(answers: Iterable[AgencyResponse]) -> list[ChronologyEntry]:
 
 def chronology(
     store: HubStore, row: ContactRow, contact: Contact, answers: Iterable[AgencyResponse]
-) -> list[ChronologyEntry]:
-    """Earlier concerns about the contact's subjects, oldest first."""
-    entries = _hub_entries(store, row, contact) + _agency_entries(answers)
-    return sorted(entries, key=lambda e: (e.on, e.recorded_by, e.contact_ref or ""))
+) -> tuple[list[ChronologyEntry], int]:
+    """Earlier concerns about the contact's subjects, oldest first, and how many of this
+    hub's older contacts were left out."""
+    hub_entries, omitted = _hub_entries(store, row, contact)
+    entries = hub_entries + _agency_entries(answers)
+    return sorted(entries, key=lambda e: (e.on, e.recorded_by, e.contact_ref or "")), omitted

@@ -175,6 +175,7 @@ class Correlator:
         version = row.packet_version + 1
         requests = self.store.requests_for(row.ref)
         answers = [decode(a.body, AgencyResponse) for a in self.store.answers_for(row.ref)]
+        earlier, omitted = chronology(self.store, row, contact, answers)
         packet = ScreeningPacket(
             packet_id=str(uuid.uuid5(_PACKET_NAMESPACE, f"{row.ref}/{version}")),
             contact_ref=row.ref,
@@ -201,7 +202,8 @@ class Correlator:
                 for r in self.store.restricted_for(row.ref)
             ],
             allocated_worker=allocated_worker(contact, answers),
-            chronology=chronology(self.store, row, contact, answers),
+            chronology=earlier,
+            chronology_omitted=omitted,
         )
         self._send(db, self.topology.packets, "", packet, row.ref)
         self.store.update_contact(db, row.ref, packet_version=version)

@@ -155,9 +155,12 @@ def render_packet(packet: ScreeningPacket) -> RenderableType:
             Text(f"sent straight on to {_worker(packet.allocated_worker)}", style="bold magenta"),
         )
     mash_earlier = sum(1 for e in packet.chronology if e.contact_ref)
+    omitted = packet.chronology_omitted
     head.add_row(
         "Chronology",
-        f"{len(packet.chronology)} earlier concern(s), {mash_earlier} of them to this MASH"
+        f"{len(packet.chronology) + omitted} earlier concern(s), "
+        f"{mash_earlier + omitted} of them to this MASH"
+        + (f" (the {omitted} oldest of those not listed)" if omitted else "")
         if packet.chronology
         else "first concern known",
     )

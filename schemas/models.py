@@ -574,6 +574,7 @@ class ScreeningPacket(AvroModel):
     restricted_held: list[RestrictedHolding] = []
     allocated_worker: AllocatedWorker | None = None
     chronology: list[ChronologyEntry] = []
+    chronology_omitted: int = 0
 
 
 class AllocatedContact(AvroModel):

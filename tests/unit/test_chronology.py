@@ -7,7 +7,7 @@ import sqlite3
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-from hub.chronology import same_child, subject_keys
+from hub.chronology import MAX_HUB_ENTRIES, chronology, same_child, subject_keys
 from hub.store import SCHEMA_VERSION, HubStore, SubjectKeys
 from schemas.codec import encode
 from schemas.enums import Brag, SubjectRole
@@ -109,3 +109,35 @@ def test_a_schema_2_database_indexes_the_children_of_its_earlier_contacts(
     stored = store.contact("MASH-2026-000001")
     assert stored is not None and stored.routed_to is None
     store.close()
+
+
+def test_a_long_history_lists_the_most_recent_contacts_and_counts_the_rest(
+    tmp_path: Path,
+) -> None:
+    store = HubStore(tmp_path / "hub.sqlite3")
+    received = datetime(2026, 1, 5, 10, tzinfo=UTC)
+    total = MAX_HUB_ENTRIES + 7
+    for seq in range(1, total + 2):  # the last one is the contact being screened
+        contact = make_contact()
+        with store.transaction() as db:
+            store.add_contact(
+                db,
+                ref=f"MASH-2026-{seq:06d}",
+                year=2026,
+                seq=seq,
+                contact_id=contact.contact_id,
+                received_at=received + timedelta(days=seq),
+                brag=Brag.GREEN,
+                deadline=received + timedelta(days=seq + 3),
+                body=encode(contact),
+            )
+            store.add_contact_subjects(db, f"MASH-2026-{seq:06d}", subject_keys(contact))
+    row = store.contact(f"MASH-2026-{total + 1:06d}")
+    assert row is not None
+
+    entries, omitted = chronology(store, row, make_contact(), [])
+
+    assert omitted == 7
+    assert [e.contact_ref for e in entries] == [
+        f"MASH-2026-{seq:06d}" for seq in range(8, total + 1)
+    ]
