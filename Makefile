@@ -15,6 +15,9 @@ $(STAMP): pyproject.toml
 broker:
 	@scripts/ensure-broker.sh
 
+test-broker:
+	@scripts/ensure-broker.sh --tests
+
 demo: $(STAMP) broker
 	$(BIN)/mash demo
 
@@ -37,7 +40,7 @@ schemas-check: $(STAMP)
 asyncapi: $(STAMP)
 	$(BIN)/mash asyncapi --output docs/asyncapi.yaml
 
-test: $(STAMP) broker lint typecheck schemas-check
+test: $(STAMP) test-broker lint typecheck schemas-check
 	$(BIN)/pytest -q
 
 # Every fault class with 500 contacts each, one table at the end (about 10 minutes).

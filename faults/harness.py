@@ -68,7 +68,7 @@ class Harness:
         fault: str,
         workdir: Path,
         *,
-        amqp_url: str = BrokerSettings().amqp_url,
+        amqp_url: str | None = None,
         client_url: str | None = None,
         extra_env: dict[str, str] | None = None,
         agencies: tuple[str, ...] = DEFAULT_AGENCIES,
@@ -77,6 +77,8 @@ class Harness:
         self.workdir = workdir / f"{fault}-{uuid.uuid4().hex[:6]}"
         self.prefix = f"fault-{uuid.uuid4().hex[:8]}"
         keys = self.workdir / "keys"
+        # Read when the run starts, not at import: the tests choose their broker first.
+        amqp_url = amqp_url or BrokerSettings().amqp_url
         self.settings = BrokerSettings(
             amqp_url=amqp_url,
             prefix=self.prefix,

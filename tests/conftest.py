@@ -1,9 +1,10 @@
-"""Shared fixtures. Integration tests run against the real RabbitMQ (``MASH_AMQP_URL``,
-default the local broker); each test gets its own name prefix and removes every queue and
+"""Shared fixtures. Integration and contract tests run against the real RabbitMQ, found as
+``tests/broker.py`` says; each test gets its own name prefix and removes every queue and
 exchange it declared."""
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -17,9 +18,38 @@ from broker.signing import OPERATOR
 from broker.topology import Topology, delete
 from faults.rabbit_node import RabbitNode, rabbitmq_available
 from hub.settings import HubSettings
+from tests.broker import TestBroker, find_test_broker
 from tests.support import Keys, Stack
 
 SENDERS = ("hub", OPERATOR, *DEFAULT_AGENCIES, "social-care")
+
+_BROKER = pytest.StashKey[TestBroker]()
+# Tests here talk to RabbitMQ; the unit tests never do.
+_NEEDS_BROKER = ("integration", "contract")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    found = find_test_broker(dict(os.environ))
+    config.stash[_BROKER] = found
+    if found.url is not None:
+        # Settings, command-line subprocesses and the fault harness all read it from here.
+        os.environ["MASH_AMQP_URL"] = found.url
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    found = config.stash[_BROKER]
+    return f"broker: {found.source}" + (f" ({found.problem})" if found.problem else "")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _BROKER in config.stash:
+        config.stash[_BROKER].stop()
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    found = item.config.stash[_BROKER]
+    if found.problem is not None and any(part in _NEEDS_BROKER for part in item.path.parts):
+        pytest.fail(found.problem, pytrace=False)
 
 
 @pytest.fixture(scope="session")
