@@ -25,12 +25,21 @@ from broker.signing import OPERATOR, SENDER
 from broker.topology import LANES, Topology, declare
 from hub.correlator import Correlator
 from hub.group_commit import GroupCommit
+from hub.head_start import HeadStart
 from hub.monitoring import HubMonitoring
 from hub.policy import BragPolicy
 from hub.settings import HubSettings
-from hub.store import OUTBOX_LANES, OUTBOX_ROUTINE, HubStore, OutboxRow
+from hub.store import OUTBOX_LANES, OUTBOX_ROUTINE, OUTBOX_URGENT, HubStore, OutboxRow
 from schemas.codec import DecodeError, decode, encode
-from schemas.models import AgencyResponse, AvroModel, CommandReply, Contact, ContactCommand
+from schemas.enums import Brag
+from schemas.models import (
+    AgencyResponse,
+    AvroModel,
+    CommandReply,
+    Contact,
+    ContactCommand,
+    ScreeningPacket,
+)
 
 __all__ = ["HubService"]
 
@@ -74,6 +83,7 @@ class HubService:
         # lane waiting on a batch of confirms never holds back a more urgent one.
         self._outbox_ready = {lane: asyncio.Event() for lane in OUTBOX_LANES}
         self._stopping = False
+        self.head_start = HeadStart(settings.red_head_start_s)
         self.ready = asyncio.Event()
 
     @property
@@ -169,6 +179,7 @@ class HubService:
 
     async def stop(self) -> None:
         self._stopping = True
+        self.head_start.release_all()
         await self._commits.stop()
         log.info(
             "hub_stopping",
@@ -194,6 +205,8 @@ class HubService:
 
     # Handlers ------------------------------------------------------------------------
     async def _on_contact(self, message: AbstractIncomingMessage) -> None:
+        if not _urgent(message):
+            await self.head_start.routine_turn()
         message_id = message.message_id or ""
         try:
             contact = decode(message.body, Contact)
@@ -208,6 +221,8 @@ class HubService:
                 message, CommandReply(command_id=message_id, ok=False, error=str(exc))
             )
             raise
+        if accepted.created and accepted.brag is Brag.RED:
+            self.head_start.hold(accepted.ref)
         await self._reply(
             message,
             CommandReply(
@@ -220,6 +235,8 @@ class HubService:
         )
 
     async def _on_answer(self, message: AbstractIncomingMessage) -> None:
+        if not _urgent(message):
+            await self.head_start.routine_turn()
         response = decode(message.body, AgencyResponse)
         check_sender(self.settings, message.user_id, response.agency)
         message_id, sender = message.message_id or response.response_id, _sender(message)
@@ -276,6 +293,8 @@ class HubService:
         """Publish what one lane of the outbox holds; returns how many were confirmed."""
         total = 0
         while True:
+            if lane != OUTBOX_URGENT:
+                await self.head_start.routine_turn()
             rows = self.store.outbox(self.settings.outbox_batch, priority=lane)
             if not rows:
                 return total
@@ -283,8 +302,12 @@ class HubService:
             results = await asyncio.gather(
                 *(self._publish_row(row, lane) for row in rows), return_exceptions=True
             )
-            done = [row.id for row, result in zip(rows, results, strict=True) if result is None]
+            sent = [row for row, result in zip(rows, results, strict=True) if result is None]
+            done = [row.id for row in sent]
             self.store.outbox_done(done)
+            for row in sent:
+                if row.type == ScreeningPacket.avro_name and row.correlation_id:
+                    self.head_start.release(row.correlation_id)
             total += len(done)
             failures = [r for r in results if isinstance(r, BaseException)]
             if failures:

@@ -1,0 +1,68 @@
+"""A Red contact's head start: while one is in hand, the hub's routine work waits.
+
+The lanes keep a Red contact out of every queue's backlog, but on a busy hub it still shares
+the CPU, the database and the broker with the routine work being drained, and each step of
+its path (requests out, answers in, packet out) waits its turn. So from a new Red contact's
+acceptance until its packet is out, the hub takes no routine deliveries and relays no
+routine or event rows: the broker holds them (the prefetch bounds what is held in memory).
+
+A Red contact can wait up to four hours for a silent agency, and the routine work must not
+wait that long: each Red contact holds the routine work back for at most ``limit`` seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+__all__ = ["HeadStart"]
+
+
+class HeadStart:
+    def __init__(self, limit: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.limit = limit
+        self.clock = clock
+        self._held: dict[str, float] = {}  # contact ref -> when its head start ends
+        self._open = asyncio.Event()
+        self._open.set()
+        self._timer: asyncio.TimerHandle | None = None
+
+    @property
+    def holding(self) -> bool:
+        return not self._open.is_set()
+
+    def hold(self, ref: str) -> None:
+        """A Red contact was accepted: routine work waits until it is released."""
+        if self.limit <= 0:
+            return
+        self._held[ref] = self.clock() + self.limit
+        self._update()
+
+    def release(self, ref: str) -> None:
+        """The contact's packet is out."""
+        if self._held.pop(ref, None) is not None:
+            self._update()
+
+    def release_all(self) -> None:
+        self._held.clear()
+        self._update()
+
+    async def routine_turn(self) -> None:
+        """Return when routine work may go on."""
+        if not self._open.is_set():
+            await self._open.wait()
+
+    def _update(self) -> None:
+        now = self.clock()
+        for ref in [r for r, until in self._held.items() if until <= now]:
+            del self._held[ref]
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if not self._held:
+            self._open.set()
+            return
+        self._open.clear()
+        delay = min(self._held.values()) - now
+        self._timer = asyncio.get_running_loop().call_later(delay, self._update)

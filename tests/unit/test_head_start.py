@@ -1,0 +1,55 @@
+"""A Red contact's head start: routine work waits while it is in hand, and never longer than
+the limit."""
+
+from __future__ import annotations
+
+import asyncio
+
+from hub.head_start import HeadStart
+
+
+async def _waits(head_start: HeadStart, seconds: float = 0.05) -> bool:
+    try:
+        await asyncio.wait_for(head_start.routine_turn(), seconds)
+    except TimeoutError:
+        return True
+    return False
+
+
+async def test_routine_work_waits_until_the_red_contact_is_released() -> None:
+    head_start = HeadStart(limit=60)
+    head_start.hold("MASH-2026-000001")
+    assert await _waits(head_start)
+    head_start.release("MASH-2026-000001")
+    assert not await _waits(head_start)
+
+
+async def test_routine_work_waits_for_every_red_contact_in_hand() -> None:
+    head_start = HeadStart(limit=60)
+    head_start.hold("MASH-2026-000001")
+    head_start.hold("MASH-2026-000002")
+    head_start.release("MASH-2026-000001")
+    assert await _waits(head_start)
+    head_start.release("MASH-2026-000002")
+    assert not await _waits(head_start)
+
+
+async def test_a_red_contact_holds_routine_work_back_no_longer_than_the_limit() -> None:
+    head_start = HeadStart(limit=0.2)
+    head_start.hold("MASH-2026-000001")  # its packet never comes (a silent agency)
+    assert await _waits(head_start, 0.05)
+    await asyncio.wait_for(head_start.routine_turn(), 1.0)
+    assert not head_start.holding
+
+
+async def test_a_zero_limit_turns_the_head_start_off() -> None:
+    head_start = HeadStart(limit=0)
+    head_start.hold("MASH-2026-000001")
+    assert not await _waits(head_start)
+
+
+async def test_releasing_an_unknown_contact_changes_nothing() -> None:
+    head_start = HeadStart(limit=60)
+    head_start.hold("MASH-2026-000001")
+    head_start.release("MASH-2026-000099")
+    assert await _waits(head_start)
