@@ -19,13 +19,13 @@ from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
 from broker.connection import connect
 from broker.consumer import TRANSIENT, Consumer, Handler, Rejected
 from broker.credentials import load_credentials
+from broker.head_start import HeadStart
 from broker.identities import check_sender
 from broker.publisher import Publisher, PublishFailed
 from broker.signing import OPERATOR, SENDER
 from broker.topology import LANES, Topology, declare
 from hub.correlator import Correlator
 from hub.group_commit import GroupCommit
-from hub.head_start import HeadStart
 from hub.monitoring import HubMonitoring
 from hub.policy import BragPolicy
 from hub.settings import HubSettings
@@ -205,15 +205,31 @@ class HubService:
 
     # Handlers ------------------------------------------------------------------------
     async def _on_contact(self, message: AbstractIncomingMessage) -> None:
-        if not _urgent(message):
-            await self.head_start.routine_turn()
+        urgent = _urgent(message)
         message_id = message.message_id or ""
+        if not urgent:
+            await self.head_start.routine_turn()
+            await self._take_contact(message, message_id, urgent)
+            return
+        # Held from the delivery on, not only from the decision: routine work the hub has
+        # already taken waits at its next turn instead of going ahead of the Red contact.
+        self.head_start.hold(f"delivery:{message_id}")
+        try:
+            await self._take_contact(message, message_id, urgent)
+        finally:
+            self.head_start.release(f"delivery:{message_id}")
+
+    async def _take_contact(
+        self, message: AbstractIncomingMessage, message_id: str, urgent: bool
+    ) -> None:
         try:
             contact = decode(message.body, Contact)
             sender = _sender(message)
+            if not urgent:
+                await self.head_start.routine_turn()
             accepted = await self._commits.decide(
                 lambda: self.correlator.accept_contact(contact, message_id, sender),
-                urgent=_urgent(message),
+                urgent=urgent,
             )
         except (DecodeError, Rejected) as exc:
             # The submitter hears why at once; the message itself is dead-lettered.
@@ -240,6 +256,8 @@ class HubService:
         response = decode(message.body, AgencyResponse)
         check_sender(self.settings, message.user_id, response.agency)
         message_id, sender = message.message_id or response.response_id, _sender(message)
+        if not _urgent(message):
+            await self.head_start.routine_turn()  # again: a Red contact may have come since
         outcome = await self._commits.decide(
             lambda: self.correlator.accept_answer(response, message_id, sender),
             urgent=_urgent(message),

@@ -18,5 +18,5 @@ class HubSettings(BrokerSettings):
     urgent_prefetch: int = Field(16, ge=1)
     routine_prefetch: int = Field(64, ge=1)
     outbox_batch: int = Field(256, ge=1)
-    # How long, at most, a new Red contact holds the hub's routine work back (hub/head_start).
+    # How long, at most, a new Red contact holds the hub's routine work back (broker/head_start).
     red_head_start_s: float = Field(5.0, ge=0)

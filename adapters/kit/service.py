@@ -22,11 +22,12 @@ from adapters.kit.reminders import surface_reminder
 from broker.connection import connect
 from broker.consumer import Consumer, Rejected
 from broker.credentials import load_credentials
+from broker.head_start import HeadStart
 from broker.keyring import RESTRICTED_OWNER
 from broker.publisher import Publisher
 from broker.sealed import seal
 from broker.settings import BrokerSettings
-from broker.topology import LANES, Topology, declare, lane_for
+from broker.topology import LANES, Lane, Topology, declare, lane_for
 from schemas.codec import decode, encode, schema_name_of
 from schemas.enums import ResponseOutcome
 from schemas.models import (
@@ -81,6 +82,7 @@ class AdapterService:
         self._connection: AbstractRobustConnection | None = None
         self._publisher: Publisher | None = None
         self._publishers: dict[str, Publisher] = {}
+        self.head_start = HeadStart(limit=5.0)
         self.consumers: list[Consumer] = []
         self.ready = asyncio.Event()
 
@@ -195,10 +197,28 @@ class AdapterService:
         request = decode(message.body, InformationRequest)
         if request.agency != self.agency.name:
             raise Rejected("wrong-agency", f"request for {request.agency}")
+        lane = lane_for(request.brag)
+        if lane == "urgent":
+            # The routine requests this adapter has not started yet wait for the Red one.
+            self.head_start.hold(message.message_id or request.request_id)
+            try:
+                await self._answer(message, request, lane, started)
+            finally:
+                self.head_start.release(message.message_id or request.request_id)
+        else:
+            await self.head_start.routine_turn()
+            await self._answer(message, request, lane, started)
+
+    async def _answer(
+        self,
+        message: AbstractIncomingMessage,
+        request: InformationRequest,
+        lane: Lane,
+        started: float,
+    ) -> None:
         if self.answer_delay:
             await asyncio.sleep(self.answer_delay)
         response = self.answer(request)
-        lane = lane_for(request.brag)
         await self._publishers[lane].publish_model(
             self.topology.answers,
             lane,

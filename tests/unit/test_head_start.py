@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from hub.head_start import HeadStart
+from broker.head_start import HeadStart
 
 
 async def _waits(head_start: HeadStart, seconds: float = 0.05) -> bool:
