@@ -20,6 +20,7 @@ import aiormq
 import structlog
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
 
+from broker.head_start import HeadStart
 from broker.publisher import Publisher, PublishFailed
 from broker.signing import SignatureRefused, Verifier
 from broker.topology import Topology
@@ -110,6 +111,8 @@ class Consumer:
         allowed_senders: frozenset[str] | None = None,
         transient: tuple[type[BaseException], ...] = TRANSIENT,
         metrics: Metrics | None = None,
+        head_start: HeadStart | None = None,
+        urgent: bool = False,
     ) -> None:
         self.channel = channel
         self.publisher = publisher
@@ -124,6 +127,10 @@ class Consumer:
         self.allowed_senders = allowed_senders
         self.transient = transient
         self.metrics = metrics
+        # Shared by a process's consumers: an urgent delivery holds back the routine ones
+        # that have not started yet (broker.head_start).
+        self.head_start = head_start
+        self.urgent = urgent
         self.handled = 0
         self.dead_lettered = 0
 
@@ -180,7 +187,7 @@ class Consumer:
         )
         started = time.perf_counter()
         try:
-            await self._handle(message)
+            await self._take_turn(message)
         except (Rejected, DecodeError, SignatureRefused) as exc:
             outcome = await self._dead_letter(message, exc.reason, exc.detail)
             self._observe(message, outcome, started)
@@ -203,6 +210,20 @@ class Consumer:
         self.handled += 1
         await self._settle(message.ack())
         self._observe(message, "handled", started)
+
+    async def _take_turn(self, message: AbstractIncomingMessage) -> None:
+        if self.head_start is None:
+            await self._handle(message)
+        elif self.urgent:
+            held = f"delivery:{self.queue}:{message.delivery_tag}"
+            self.head_start.hold(held)
+            try:
+                await self._handle(message)
+            finally:
+                self.head_start.release(held)
+        else:
+            await self.head_start.routine_turn()
+            await self._handle(message)
 
     def _observe(self, message: AbstractIncomingMessage, outcome: str, started: float) -> None:
         if self.metrics is not None:

@@ -1,7 +1,8 @@
 """A Red contact's head start: while one is in hand, a process's routine work waits.
 
-The hub holds its routine work from a new Red contact's acceptance until its packet is out;
-an adapter holds its routine requests while it answers a Red one.
+Every consumer given one (``broker.consumer``) holds back the routine deliveries it has not
+begun while an urgent one is handled, in the hub and in each adapter; the hub also holds its
+routine work from a new Red contact's acceptance until its packet is out.
 
 The lanes keep a Red contact out of every queue's backlog, but on a busy hub it still shares
 the CPU, the database and the broker with the routine work being drained, and each step of

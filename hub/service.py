@@ -23,7 +23,7 @@ from broker.head_start import HeadStart
 from broker.identities import check_sender
 from broker.publisher import Publisher, PublishFailed
 from broker.signing import OPERATOR, SENDER
-from broker.topology import LANES, Topology, declare
+from broker.topology import LANES, Lane, Topology, declare
 from hub.correlator import Correlator
 from hub.group_commit import GroupCommit
 from hub.monitoring import HubMonitoring
@@ -117,7 +117,8 @@ class HubService:
         self._commits.start()
         operators = frozenset({OPERATOR})
         agencies = frozenset(self.settings.agencies)
-        routes: list[tuple[str, Handler, int, frozenset[str]]] = []
+        # (queue, handler, prefetch, senders, lane); operators' commands take no lane.
+        routes: list[tuple[str, Handler, int, frozenset[str], Lane | None]] = []
         for lane in LANES:
             prefetch = (
                 self.settings.urgent_prefetch
@@ -125,11 +126,13 @@ class HubService:
                 else self.settings.routine_prefetch
             )
             routes.append(
-                (self.topology.contact_queue(lane), self._on_contact, prefetch, operators)
+                (self.topology.contact_queue(lane), self._on_contact, prefetch, operators, lane)
             )
-            routes.append((self.topology.answer_queue(lane), self._on_answer, prefetch, agencies))
-        routes.append((self.topology.command_queue, self._on_command, 8, operators))
-        for queue, handler, prefetch, senders in routes:
+            routes.append(
+                (self.topology.answer_queue(lane), self._on_answer, prefetch, agencies, lane)
+            )
+        routes.append((self.topology.command_queue, self._on_command, 8, operators, None))
+        for queue, handler, prefetch, senders, route_lane in routes:
             consumer = Consumer(
                 await self._connection.channel(),
                 self.publisher,
@@ -142,6 +145,8 @@ class HubService:
                 allowed_senders=senders,
                 transient=(*TRANSIENT, sqlite3.OperationalError),
                 metrics=self.monitoring.metrics,
+                head_start=None if route_lane is None else self.head_start,
+                urgent=route_lane == "urgent",
             )
             await consumer.start()
             self._consumers.append(consumer)
@@ -205,28 +210,13 @@ class HubService:
 
     # Handlers ------------------------------------------------------------------------
     async def _on_contact(self, message: AbstractIncomingMessage) -> None:
-        urgent = _urgent(message)
         message_id = message.message_id or ""
-        if not urgent:
-            await self.head_start.routine_turn()
-            await self._take_contact(message, message_id, urgent)
-            return
-        # Held from the delivery on, not only from the decision: routine work the hub has
-        # already taken waits at its next turn instead of going ahead of the Red contact.
-        self.head_start.hold(f"delivery:{message_id}")
-        try:
-            await self._take_contact(message, message_id, urgent)
-        finally:
-            self.head_start.release(f"delivery:{message_id}")
-
-    async def _take_contact(
-        self, message: AbstractIncomingMessage, message_id: str, urgent: bool
-    ) -> None:
+        urgent = _urgent(message)
         try:
             contact = decode(message.body, Contact)
             sender = _sender(message)
             if not urgent:
-                await self.head_start.routine_turn()
+                await self.head_start.routine_turn()  # again: a Red contact may have come since
             accepted = await self._commits.decide(
                 lambda: self.correlator.accept_contact(contact, message_id, sender),
                 urgent=urgent,
@@ -238,7 +228,7 @@ class HubService:
             )
             raise
         if accepted.created and accepted.brag is Brag.RED:
-            self.head_start.hold(accepted.ref)
+            self.head_start.hold(accepted.ref)  # until its packet is out, not only this delivery
         await self._reply(
             message,
             CommandReply(
@@ -251,8 +241,6 @@ class HubService:
         )
 
     async def _on_answer(self, message: AbstractIncomingMessage) -> None:
-        if not _urgent(message):
-            await self.head_start.routine_turn()
         response = decode(message.body, AgencyResponse)
         check_sender(self.settings, message.user_id, response.agency)
         message_id, sender = message.message_id or response.response_id, _sender(message)

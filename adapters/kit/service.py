@@ -27,7 +27,7 @@ from broker.keyring import RESTRICTED_OWNER
 from broker.publisher import Publisher
 from broker.sealed import seal
 from broker.settings import BrokerSettings
-from broker.topology import LANES, Lane, Topology, declare, lane_for
+from broker.topology import LANES, Topology, declare, lane_for
 from schemas.codec import decode, encode, schema_name_of
 from schemas.enums import ResponseOutcome
 from schemas.models import (
@@ -82,6 +82,8 @@ class AdapterService:
         self._connection: AbstractRobustConnection | None = None
         self._publisher: Publisher | None = None
         self._publishers: dict[str, Publisher] = {}
+        # While this adapter answers a Red request, its routine requests not yet begun wait.
+        # Each hold ends with its delivery; the limit only bounds a handler that hangs.
         self.head_start = HeadStart(limit=5.0)
         self.consumers: list[Consumer] = []
         self.ready = asyncio.Event()
@@ -119,6 +121,8 @@ class AdapterService:
                 verifier=self.credentials.verifier,
                 allowed_senders=frozenset({"hub"}),
                 metrics=self.metrics,
+                head_start=self.head_start,
+                urgent=lane == "urgent",
             )
             await consumer.start()
             self.consumers.append(consumer)
@@ -197,28 +201,10 @@ class AdapterService:
         request = decode(message.body, InformationRequest)
         if request.agency != self.agency.name:
             raise Rejected("wrong-agency", f"request for {request.agency}")
-        lane = lane_for(request.brag)
-        if lane == "urgent":
-            # The routine requests this adapter has not started yet wait for the Red one.
-            self.head_start.hold(message.message_id or request.request_id)
-            try:
-                await self._answer(message, request, lane, started)
-            finally:
-                self.head_start.release(message.message_id or request.request_id)
-        else:
-            await self.head_start.routine_turn()
-            await self._answer(message, request, lane, started)
-
-    async def _answer(
-        self,
-        message: AbstractIncomingMessage,
-        request: InformationRequest,
-        lane: Lane,
-        started: float,
-    ) -> None:
         if self.answer_delay:
             await asyncio.sleep(self.answer_delay)
         response = self.answer(request)
+        lane = lane_for(request.brag)
         await self._publishers[lane].publish_model(
             self.topology.answers,
             lane,
