@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import socket
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -73,7 +74,10 @@ def _container() -> tuple[str, Any]:
 
 
 def find_test_broker(
-    environ: dict[str, str], *, docker_problem: Any = _docker_problem, start: Any = _container
+    environ: Mapping[str, str],
+    *,
+    docker_problem: Callable[[], str | None] = _docker_problem,
+    start: Callable[[], tuple[str, Any]] = _container,
 ) -> TestBroker:
     explicit = environ.get("MASH_TEST_AMQP_URL")
     if explicit:

@@ -29,7 +29,7 @@ _NEEDS_BROKER = ("integration", "contract")
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    found = find_test_broker(dict(os.environ))
+    found = find_test_broker(os.environ)
     config.stash[_BROKER] = found
     if found.url is not None:
         # Settings, command-line subprocesses and the fault harness all read it from here.
