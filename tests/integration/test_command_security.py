@@ -345,7 +345,7 @@ async def test_a_backdated_answer_after_the_deadline_is_counted_late(stack: Stac
     row = hub.store.contact(ref)
     assert row is not None
 
-    # Housing answers after the deadline and says it answered a second after receipt.
+    # Housing answers after the deadline and says it answered moments after receipt.
     backdated = row.received_at + timedelta(seconds=0.1)
     housing = AdapterService(KnowsEveryone("housing"), stack.settings, clock=lambda: backdated)
     await housing.start()
