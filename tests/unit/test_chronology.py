@@ -31,10 +31,34 @@ def child(**fields: object) -> SubjectKeys:
     return SubjectKeys(**values)  # type: ignore[arg-type]
 
 
-def test_the_same_identifier_is_the_same_child_whatever_the_name() -> None:
+def test_the_same_identifier_with_the_same_birthday_and_name_is_the_same_child() -> None:
     assert same_child(
-        child(nhs_number="9994012340", given_name="liv"),
-        child(nhs_number="9994012340", date_of_birth=None),
+        child(nhs_number="9994012340", given_name="olivia rose"),
+        child(nhs_number="9994012340"),
+    )
+
+
+def test_the_same_identifier_with_another_name_or_birthday_is_not_a_link() -> None:
+    # The reported case: a contact carrying another pupil's UPN was linked to hers.
+    theirs = child(upn="W302205713002", given_name="isabella", family_name="green")
+    for mine in (
+        child(upn="W302205713002", given_name="zak", family_name="khan"),
+        child(upn="W302205713002", given_name="isabella", family_name="green", date_of_birth=None),
+        child(
+            upn="W302205713002",
+            given_name="isabella",
+            family_name="green",
+            date_of_birth=date(2016, 4, 5),
+        ),  # day and month swapped
+        child(upn="W302205713002", given_name="isobel", family_name="green"),  # a twin
+    ):
+        assert not same_child(mine, theirs), mine
+
+
+def test_a_twin_with_a_name_like_the_others_is_a_different_child() -> None:
+    assert not same_child(
+        child(given_name="eva", family_name="richardson"),
+        child(given_name="ava", family_name="richardson"),
     )
 
 
