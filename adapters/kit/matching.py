@@ -78,11 +78,15 @@ __all__ = [
     "SIMILARITY_THRESHOLD",
     "Assessment",
     "CsvRow",
+    "ExportError",
+    "ExportFile",
+    "ExportFolder",
     "MatchedSubject",
     "PeopleExport",
     "PersonRecord",
     "RequestMatch",
     "SubjectMatcher",
+    "check_export",
     "combine_assessments",
     "corroborates",
     "name_similarity",
@@ -631,6 +635,62 @@ PERSON_COLUMNS = ("given_name", "family_name", "date_of_birth", "postcode", "hou
 """Columns every agency's people file has, beside its own id column."""
 
 
+class ExportError(ValueError):
+    """Everything found wrong with an export folder at once, one line per problem, so that
+    an agency's IT team fixes them in one go rather than one start-up at a time."""
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = list(problems)
+
+
+@dataclass(frozen=True)
+class ExportFile:
+    """One file of an agency's export and the columns its adapter reads from it."""
+
+    name: str
+    columns: tuple[str, ...]
+    optional: bool = False  # e.g. restricted intelligence, which not every agency shares
+
+
+def _header_problem(path: Path, columns: Sequence[str]) -> str | None:
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as handle:
+            header = next(csv.reader(handle), None)
+    except UnicodeDecodeError:
+        return f"{path}: not UTF-8 text"
+    except csv.Error as exc:
+        return f"{path}: not a readable CSV file ({exc})"
+    except OSError as exc:
+        return f"{path}: cannot be read ({exc.strerror})"
+    if header is None:
+        return f"{path}: empty, a header row is required"
+    missing = [column for column in columns if column not in header]
+    if missing:
+        return f"{path}, line 1: missing column(s) {', '.join(missing)}"
+    return None
+
+
+def check_export(folder: Path, files: Iterable[ExportFile]) -> None:
+    """Check that ``folder`` holds every file with its columns before any row is read;
+    :class:`ExportError` lists every missing file and column. A bad value in a row is found
+    as the files are read, and named by file, line and column."""
+    if not folder.is_dir():
+        raise ExportError([f"{folder}: no such folder"])
+    problems: list[str] = []
+    for export in files:
+        path = folder / export.name
+        if not path.is_file():
+            if not export.optional:
+                problems.append(f"{path}: file not found")
+            continue
+        problem = _header_problem(path, export.columns)
+        if problem is not None:
+            problems.append(problem)
+    if problems:
+        raise ExportError(problems)
+
+
 class PeopleExport:
     """An agency's people file: records by id and by household, and what it says of each.
 
@@ -668,3 +728,22 @@ class PeopleExport:
 
     def assessments(self, household_ids: Iterable[str]) -> list[Assessment]:
         return [self._assessments[p.record_id] for p in self.members(household_ids)]
+
+
+class ExportFolder:
+    """An agency's export folder, checked as a whole on opening (:func:`check_export`), whose
+    files are then read with the columns declared for them: the one place they are named."""
+
+    def __init__(self, folder: Path, files: Sequence[ExportFile]) -> None:
+        check_export(folder, files)
+        self.folder = folder
+        self._files = {export.name: export for export in files}
+
+    def has(self, name: str) -> bool:
+        return (self.folder / self._files[name].name).is_file()
+
+    def rows(self, name: str) -> list[CsvRow]:
+        return read_rows(self.folder / name, self._files[name].columns)
+
+    def people(self, name: str, id_column: str) -> PeopleExport:
+        return PeopleExport(self.folder / name, id_column, self._files[name].columns)
