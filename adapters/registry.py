@@ -3,8 +3,8 @@ separate package can add an agency without editing mash-hub."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import cast
