@@ -38,7 +38,8 @@ What is proved, one test each:
 - every answer is signed with the adapter's registered key, and a changed body fails;
 - a bad request (a body that is not Avro, a signature that does not verify) is dead-lettered
   with a reason, and the next good request is still answered;
-- after the broker closes the adapter's connection, the next request is answered once.
+- after the adapter's connection is cut (as a network failure would cut it, on whatever
+  broker the test uses), the next request is answered once.
 """
 
 from __future__ import annotations

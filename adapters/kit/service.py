@@ -88,6 +88,11 @@ class AdapterService:
         self.consumers: list[Consumer] = []
         self.ready = asyncio.Event()
 
+    @property
+    def connection(self) -> AbstractRobustConnection | None:
+        """The adapter's broker connection once started (fault tests cut it under it)."""
+        return self._connection
+
     async def start(self) -> None:
         name = self.agency.name
         if name not in self.topology.agencies:

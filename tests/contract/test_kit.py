@@ -12,6 +12,7 @@ from adapters.kit import matching
 from adapters.kit.agency import Lookup
 from adapters.kit.harness import ContractHarness
 from adapters.police import PoliceAgency
+from faults.rabbit_node import RabbitNode
 from schemas.models import AdultPosingRisk, InformationRequest, PoliceFindings
 from tests.contract import test_education, test_police
 
@@ -81,3 +82,11 @@ def test_the_contract_fails_an_adapter_that_trusts_an_identifier_alone(
         pytest.raises(AssertionError, match="known on another child's name"),
     ):
         EDUCATION().test_an_identifier_with_another_childs_details_is_not_known_and_flagged(harness)
+
+
+def test_the_connection_cut_reaches_the_adapter_on_a_broker_that_is_not_the_default_node(
+    management_node: RabbitNode, tmp_path: Path
+) -> None:
+    # A private node on its own ports: rabbitmqctl without -n would look at the machine's.
+    with ContractHarness("police", tmp_path, amqp_url=management_node.amqp_url) as harness:
+        POLICE().test_keeps_answering_after_its_connection_is_closed(harness)
