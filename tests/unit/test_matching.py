@@ -13,8 +13,12 @@ from adapters.education import EducationAgency
 from adapters.kit import matching
 from adapters.kit.matching import (
     SIMILARITY_THRESHOLD,
+    ExportError,
+    ExportFile,
+    ExportFolder,
     PersonRecord,
     SubjectMatcher,
+    check_export,
     normalise_name,
     parse_date,
     read_csv,
@@ -451,3 +455,33 @@ def test_a_missing_column_or_file_is_a_clear_value_error(tmp_path: Path) -> None
         read_rows(path, required=("a", "c"))
     with pytest.raises(ValueError, match="file not found"):
         read_rows(tmp_path / "absent.csv")
+
+
+def test_an_export_folder_is_checked_whole_with_one_line_per_problem(tmp_path: Path) -> None:
+    (tmp_path / "people.csv").write_text("person_id,given_name\n", encoding="utf-8")
+    (tmp_path / "notes.csv").write_bytes("note\n\xe9t\xe9\n".encode("latin-1"))
+    (tmp_path / "empty.csv").write_text("", encoding="utf-8")
+    files = (
+        ExportFile("people.csv", ("person_id", "given_name", "family_name", "household_id")),
+        ExportFile("events.csv", ("event_id",)),
+        ExportFile("restricted.csv", ("category",), optional=True),  # absent, and allowed to be
+        ExportFile("notes.csv", ("note",)),
+        ExportFile("empty.csv", ("a",)),
+    )
+
+    with pytest.raises(ExportError) as refused:
+        ExportFolder(tmp_path, files)
+
+    assert refused.value.problems == [
+        f"{tmp_path / 'people.csv'}, line 1: missing column(s) family_name, household_id",
+        f"{tmp_path / 'events.csv'}: file not found",
+        f"{tmp_path / 'notes.csv'}: not UTF-8 text",
+        f"{tmp_path / 'empty.csv'}: empty, a header row is required",
+    ]
+
+
+def test_an_export_folder_that_is_not_there_is_one_line(tmp_path: Path) -> None:
+    with pytest.raises(ExportError) as refused:
+        check_export(tmp_path / "absent", (ExportFile("people.csv", ("person_id",)),))
+
+    assert refused.value.problems == [f"{tmp_path / 'absent'}: no such folder"]
