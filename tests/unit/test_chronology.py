@@ -165,3 +165,50 @@ def test_a_long_history_lists_the_most_recent_contacts_and_counts_the_rest(
     assert [e.contact_ref for e in entries] == [
         f"MASH-2026-{seq:06d}" for seq in range(8, total + 1)
     ]
+
+
+def test_a_contact_carrying_another_childs_upn_is_not_linked_to_hers(tmp_path: Path) -> None:
+    # The reported case: Zak Khan's contact carried Isabella Green's UPN.
+    store = HubStore(tmp_path / "hub.sqlite3")
+    received = datetime(2026, 1, 5, 10, tzinfo=UTC)
+    isabella = Subject(
+        subject_id="S1",
+        role=SubjectRole.CHILD,
+        given_name="Isabella",
+        family_name="Green",
+        date_of_birth=date(2009, 2, 3),
+        upn="W302205713002",
+    )
+    zak = Subject(
+        subject_id="S1",
+        role=SubjectRole.CHILD,
+        given_name="Zak",
+        family_name="Khan",
+        date_of_birth=date(2014, 1, 1),
+        upn="W302205713002",
+    )
+    contacts = [
+        make_contact().model_copy(update={"subjects": [child]})
+        for child in (isabella, isabella, zak)
+    ]
+    for seq, contact in enumerate(contacts, start=1):
+        with store.transaction() as db:
+            store.add_contact(
+                db,
+                ref=f"MASH-2026-{seq:06d}",
+                year=2026,
+                seq=seq,
+                contact_id=contact.contact_id,
+                received_at=received + timedelta(days=seq),
+                brag=Brag.GREEN,
+                deadline=received + timedelta(days=seq + 3),
+                body=encode(contact),
+            )
+            store.add_contact_subjects(db, f"MASH-2026-{seq:06d}", subject_keys(contact))
+    second, third = store.contact("MASH-2026-000002"), store.contact("MASH-2026-000003")
+    assert second is not None and third is not None
+
+    assert [e.contact_ref for e in chronology(store, second, contacts[1], [])[0]] == [
+        "MASH-2026-000001"
+    ]
+    assert chronology(store, third, contacts[2], []) == ([], 0)
