@@ -22,6 +22,7 @@ from hub.reminders import SentReminder
 from hub.settings import HubSettings
 from hub.store import HubStore
 from hub.views import contact_counts, nearest_open_deadlines, oldest_open_requests
+from schemas.enums import Brag
 from telemetry.metrics import Metrics
 from telemetry.server import OpsServer, broker_connected, consumers_attached, serve
 
@@ -37,6 +38,14 @@ class HubMonitoring:
         self.clock = clock
         self.metrics = Metrics("hub")
         self.server: OpsServer | None = None
+        # Every agency and rating starts at zero: Prometheus's increase() and rate() cannot
+        # see a series that first appears at 1, so the first answer, missed deadline or
+        # reminder of each would go uncounted on the dashboard and in the alerts.
+        for agency in settings.agencies:
+            for brag in Brag:
+                self.metrics.answer_time.labels(agency, brag.value)
+                self.metrics.deadlines_missed.labels(agency, brag.value)
+                self.metrics.reminders_sent.labels(agency, brag.value)
         for category, doc in (
             ("open", "Contacts waiting for an agency's answer, deadline not yet passed."),
             ("overdue", "Contacts past their deadline with an agency still not answered."),

@@ -182,17 +182,15 @@ async def test_every_dashboard_panel_returns_data_from_a_running_hub_and_adapter
             return bool(found) and float(found[0]["value"][1]) >= at_least
 
         async with HubClient(settings) as client:
-            # Twice, a scrape apart: a rate needs an answer time's series to have been seen
-            # before it grows.
-            await client.submit(make_contact(Brag.AMBER, agencies=ANSWERING))
-            await wait_for(lambda: prometheus_sees("sum(mash_answer_seconds_count)", 3), 30)
+            # One answer per agency: Prometheus has already scraped its series at zero, so
+            # even the first answer is a rate the answer-time panel can show.
             await client.submit(make_contact(Brag.AMBER, agencies=ANSWERING))
             await client.submit(make_contact(Brag.RED, agencies=["police", "housing"]))
             await client.submit(make_contact(Brag.BLUE, agencies=["police", "housing"]))
         async with await aio_pika.connect(settings.amqp_url) as connection:
             operator = await signed_publisher(connection, settings, OPERATOR)
             await operator.publish(topology.contacts, "routine", b"not avro", message_id="bad-1")
-        await wait_for(lambda: prometheus_sees("sum(mash_answer_seconds_count)", 8), 30)
+        await wait_for(lambda: prometheus_sees("sum(mash_answer_seconds_count)", 5), 30)
         await wait_for(lambda: prometheus_sees("sum(mash_deadlines_missed_total)", 1), 30)
         await wait_for(lambda: prometheus_sees("sum(mash_dead_letters_total)", 1), 30)
 

@@ -5,6 +5,7 @@ say what the alerts need without naming a contact."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -238,3 +239,32 @@ def test_the_hub_ready_gauge_follows_its_readiness_checks(store: HubStore, tmp_p
     broker_up = True
     monitoring.server.checks["database"] = failing
     assert Scrape(monitoring.metrics.exposition().decode()).value("mash_ready") == 0
+
+
+def test_a_fresh_hub_counts_every_agency_and_rating_from_zero(
+    store: HubStore, tmp_path: Path
+) -> None:
+    # A series that first appears at 1 is no increase to Prometheus: the first missed
+    # deadline would never show on the dashboard nor fire an alert.
+    settings = HubSettings(db_path=tmp_path / "unused", agencies=("police", "housing"))
+    monitoring = HubMonitoring(store, settings, lambda: NOW)
+    figures = Scrape(monitoring.metrics.exposition().decode())
+    for name in (
+        "mash_deadlines_missed_total",
+        "mash_answer_seconds_count",
+        "mash_reminders_sent_total",
+    ):
+        assert sorted(
+            (labels["agency"], labels["brag"], value)
+            for sample, labels, value in figures.samples
+            if sample == name
+        ) == sorted((agency, brag.value, 0.0) for agency in ("housing", "police") for brag in Brag)
+
+
+def test_every_metric_the_readme_names_is_exported(exported: set[str]) -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    named = set(re.findall(r"`(mash_[a-z_]+)`", readme))
+    assert len(named) >= 10
+    # A histogram is named by its family (mash_answer_seconds), served as _bucket and _count.
+    families = {re.sub(r"_(bucket|count|sum|created)$", "", name) for name in exported}
+    assert sorted(named - exported - families) == []
