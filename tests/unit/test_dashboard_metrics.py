@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import yaml
 
 from adapters.kit.service import AdapterService
 from adapters.registry import installed_agencies, load_agency
@@ -23,6 +24,8 @@ from hub.store import HubStore
 from schemas.enums import Brag
 from telemetry.server import OpsServer
 from tests.monitoring_support import (
+    ALERTS,
+    ALERTS_TEST,
     NOT_OURS,
     Query,
     alert_queries,
@@ -268,3 +271,17 @@ def test_every_metric_the_readme_names_is_exported(exported: set[str]) -> None:
     # A histogram is named by its family (mash_answer_seconds), served as _bucket and _count.
     families = {re.sub(r"_(bucket|count|sum|created)$", "", name) for name in exported}
     assert sorted(named - exported - families) == []
+
+
+def test_every_alert_has_unit_tests_that_see_it_fire_and_stay_quiet() -> None:
+    rules = yaml.safe_load(ALERTS.read_text())
+    alerts = {rule["alert"] for group in rules["groups"] for rule in group["rules"]}
+    cases = [
+        case
+        for test in yaml.safe_load(ALERTS_TEST.read_text())["tests"]
+        for case in test.get("alert_rule_test", [])
+    ]
+    fires = {case["alertname"] for case in cases if case.get("exp_alerts")}
+    quiet = {case["alertname"] for case in cases if not case.get("exp_alerts")}
+    assert sorted(alerts - fires) == []
+    assert sorted(alerts - quiet) == []
