@@ -21,6 +21,7 @@ from broker.consumer import TRANSIENT, Consumer, Handler, Rejected
 from broker.credentials import load_credentials
 from broker.head_start import HeadStart
 from broker.identities import check_sender
+from broker.keyring import KeyringError, readable_restricted_keys
 from broker.publisher import Publisher, PublishFailed
 from broker.signing import OPERATOR, SENDER
 from broker.topology import LANES, Lane, Topology, declare
@@ -68,6 +69,14 @@ class HubService:
         self.settings = settings
         self.topology = Topology(settings)
         self.credentials = load_credentials(settings, "hub")
+        # The hub forwards the restricted file but must never be able to open it.
+        leaked = readable_restricted_keys(settings.key_dir)
+        if leaked:
+            raise KeyringError(
+                f"the hub can read a restricted-file private key ({leaked[0]}); hand it to the "
+                f"keeper of the restricted file ('mash keys export-holder restricted-file DIR "
+                f"--remove') and remove it from {settings.key_dir}"
+            )
         self.store = HubStore(settings.db_path)
         self._commits = GroupCommit(self.store, on_commit=self._work_done)
         self.correlator = Correlator(
@@ -156,6 +165,11 @@ class HubService:
         await self._take_waiting_answers()
         self._tasks.append(asyncio.create_task(self._deadline_clock(), name="deadline-clock"))
         await self.monitoring.serve(self._connection, self._consumers, len(routes))
+        # A hub whose only signing key was retired signs nothing and is not ready.
+        signer = self.credentials.signer
+        if self.monitoring.server is not None:
+            self.monitoring.server.checks["signing_key"] = lambda: signer.problem is None
+        self._tasks.append(asyncio.create_task(signer.watch(), name="signing-key-watch"))
         self.ready.set()
         log.info(
             "hub_ready",

@@ -4,15 +4,23 @@ file and the audit log, from the shell."""
 from __future__ import annotations
 
 import getpass
+from pathlib import Path
 from typing import Annotated
 
 import typer
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from rich.console import Console
-from rich.table import Table
 
-from broker.keyring import RESTRICTED_OWNER, Keyring, KeyringError, ensure_keys, generate_key
+from broker.keyring import (
+    RESTRICTED_OWNER,
+    Keyring,
+    KeyringError,
+    ensure_keys,
+    export_holder,
+    generate_key,
+    holder_dir,
+)
 from broker.keyring import load_private_key as load_key
 from broker.sealed import SealError, open_sealed
 from broker.settings import BrokerSettings
@@ -51,15 +59,25 @@ def _keyring(settings: BrokerSettings, *, create: bool = False) -> Keyring:
 @keys_app.command("init")
 def keys_init() -> None:
     """Create keys for the hub, the operator, every agency and the restricted file
-    (skipping any that already have an active key)."""
+    (skipping any that already have an active key); each holder's in its own folder."""
     settings = BrokerSettings()
     ring = _keyring(settings, create=True)
-    made = ensure_keys(ring, settings.key_dir, ["hub", OPERATOR, *settings.agencies])
+    made = ensure_keys(
+        ring,
+        settings.key_dir,
+        ["hub", OPERATOR, *settings.agencies],
+        restricted_dir=settings.restricted_key_dir,
+    )
     for entry in made:
         typer.echo(f"created {entry.key_id} ({entry.purpose})")
     ring.save()
     typer.echo(
-        f"{len(made)} keys created; registry {settings.keyring}, private keys {settings.key_dir}"
+        f"{len(made)} keys created; registry {settings.keyring}, private keys in "
+        f"{settings.key_dir}/<holder>/, the restricted file's in {settings.restricted_key_dir}"
+    )
+    typer.echo(
+        "hand each holder its own keys: mash keys export-holder HOLDER DIR --remove "
+        "(the restricted file's go to its keeper only; the hub must never hold them)"
     )
 
 
@@ -68,7 +86,7 @@ def keys_generate(
     owner: Annotated[str, typer.Argument(help="hub, operator, an agency, or restricted-file")],
     purpose: Annotated[str, typer.Option(help="signing or restricted")] = "signing",
 ) -> None:
-    """Generate a new key for an owner; the newest active key is the one used."""
+    """Generate a new key for an owner; running processes use the newest active key."""
     if purpose not in ("signing", "restricted"):
         raise _fail(f"unknown purpose {purpose!r}: use signing or restricted", 2)
     if (purpose == "restricted") != (owner == RESTRICTED_OWNER):
@@ -76,7 +94,11 @@ def keys_generate(
     settings = BrokerSettings()
     ring = _keyring(settings, create=True)
     entry, path = generate_key(
-        ring, settings.key_dir, owner, "signing" if purpose == "signing" else "restricted"
+        ring,
+        settings.key_dir,
+        owner,
+        "signing" if purpose == "signing" else "restricted",
+        folder=settings.restricted_key_dir if owner == RESTRICTED_OWNER else None,
     )
     ring.save()
     typer.echo(f"created {entry.key_id}; private key {path}")
@@ -85,10 +107,17 @@ def keys_generate(
 @keys_app.command("list")
 def keys_list() -> None:
     """List every key in the registry."""
-    table = Table("key id", "owner", "purpose", "status", "created")
-    for entry in _keyring(BrokerSettings()).entries():
-        table.add_row(entry.key_id, entry.owner, entry.purpose, entry.status, entry.created_at[:19])
-    out.print(table)
+    # Plain lines, never cut to the terminal's width: `export` and `retire` need the key ids
+    # exactly as shown, and scripts read them.
+    rows = [
+        (e.key_id, e.owner, e.purpose, e.status, e.created_at[:19])
+        for e in _keyring(BrokerSettings()).entries()
+    ]
+    header = ("KEY ID", "OWNER", "PURPOSE", "STATUS", "CREATED")
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        cells = (cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+        typer.echo("  ".join(cells).rstrip())
 
 
 @keys_app.command("export")
@@ -116,6 +145,40 @@ def keys_retire(key_id: Annotated[str, typer.Argument(help="The key to retire")]
         raise _fail(str(exc)) from None
     ring.save()
     typer.echo(f"retired {entry.key_id} ({entry.owner}, {entry.purpose})")
+
+
+@keys_app.command("export-holder")
+def keys_export_holder(
+    holder: Annotated[str, typer.Argument(help="hub, operator, an agency, or restricted-file")],
+    destination: Annotated[Path, typer.Argument(help="A new folder to write the keys to")],
+    remove: Annotated[
+        bool, typer.Option("--remove", help="Delete this machine's copies once written")
+    ] = False,
+) -> None:
+    """Write one holder's private keys and the public registry to a new folder (mode 0700),
+    to hand over; the holder sets MASH_KEYRING and MASH_KEY_DIR (or, for the restricted
+    file, MASH_RESTRICTED_KEY_DIR) as printed."""
+    settings = BrokerSettings()
+    ring = _keyring(settings)
+    source = (
+        settings.restricted_key_dir
+        if holder == RESTRICTED_OWNER
+        else holder_dir(settings.key_dir, holder)
+    )
+    try:
+        written = export_holder(ring, holder, source, destination, remove=remove)
+    except (KeyringError, OSError) as exc:
+        raise _fail(str(exc)) from None
+    for path in written:
+        typer.echo(f"wrote {path}")
+    folder_variable = (
+        f"MASH_RESTRICTED_KEY_DIR={destination / holder}"
+        if holder == RESTRICTED_OWNER
+        else f"MASH_KEY_DIR={destination}"
+    )
+    typer.echo(f"for {holder}: MASH_KEYRING={destination / 'keyring.json'} {folder_variable}")
+    if remove:
+        typer.echo(f"removed {len(written)} private key(s) of {holder} from {source}")
 
 
 def _store() -> HubStore:
@@ -189,6 +252,8 @@ def audit_show(ref: Annotated[str, typer.Argument(help="MASH reference")]) -> No
     found = False
     # Plain lines, never cut to the terminal's width: this is evidence, and scripts read it.
     for entry in audit.entries(store.connection, ref):
+        if not found:
+            typer.echo(f"{'SEQ':>6}  {'AT':<29} {'ACTOR':<16} {'ACTION':<24} DETAIL")
         found = True
         detail = " ".join(f"{k}={v}" for k, v in sorted(entry.detail.items()) if v)
         typer.echo(f"{entry.seq:>6}  {entry.at}  {entry.actor:<16} {entry.action:<24} {detail}")
