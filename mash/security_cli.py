@@ -234,15 +234,35 @@ def restricted_read(
 
 
 @audit_app.command("verify")
-def audit_verify() -> None:
-    """Check the hash chain; exit 1 naming the first altered, removed or reordered entry."""
+def audit_verify(
+    expect: Annotated[
+        list[str] | None,
+        typer.Option(help="A head hash recorded earlier, off the hub (repeatable)"),
+    ] = None,
+    checkpoints: Annotated[
+        list[Path] | None,
+        typer.Option(help="A file of the hub's signed checkpoints, kept off the hub (repeatable)"),
+    ] = None,
+) -> None:
+    """Check the hash chain, and against checkpoints and head hashes kept off the hub; exit 1
+    naming the first altered, removed or reordered entry, or the truncation."""
     store = _store()
-    count, problem, head = audit.verify(store.connection)
+    believed: list[audit.Checkpoint] = []
+    if checkpoints:
+        ring = _keyring(BrokerSettings())
+        try:
+            for path in checkpoints:
+                for checkpoint in audit.read_checkpoints(path):
+                    audit.check_signature(checkpoint, ring)
+                    believed.append(checkpoint)
+        except audit.CheckpointError as exc:
+            raise _fail(str(exc)) from None
+    problem = audit.verify_against(store.connection, believed, expect or [])
     if problem is not None:
-        raise _fail(
-            f"audit entry {problem.seq} {problem.reason} ({count} entries before it intact)"
-        )
-    typer.echo(f"audit log intact: {count} entries, head {head}")
+        raise _fail(problem)
+    count, head = audit.head(store.connection)
+    covered = f"; {len(believed)} checkpoints and {len(expect or [])} recorded hashes match"
+    typer.echo(f"audit log intact: {count} entries, head {head}{covered}")
 
 
 @audit_app.command("show")

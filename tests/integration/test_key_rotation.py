@@ -150,7 +150,7 @@ async def test_adapter_whose_only_key_is_retired_says_so_and_answers_once_a_new_
         answered = [e for e in logs if e["event"] == "request_answered"]
 
         assert retired and retired[0]["log_level"] == "error"
-        assert f"mash keys generate police" in retired[0]["reason"]
+        assert "mash keys generate police" in retired[0]["reason"]
         assert status == 503 and body["checks"]["signing_key"] is False
         assert answered == [] and police.answered == 0
 

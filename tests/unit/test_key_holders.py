@@ -124,4 +124,4 @@ def test_export_holder_refuses_a_holder_with_no_keys_in_one_line(quick_start: Pa
     done = _mash(quick_start, "keys", "export-holder", "probation", str(quick_start / "x"))
 
     assert done.returncode == 1
-    assert done.stderr.strip() == f"error: probation has no keys in var/keys/keyring.json"
+    assert done.stderr.strip() == "error: probation has no keys in var/keys/keyring.json"
