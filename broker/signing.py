@@ -73,7 +73,8 @@ class Signer:
 
     The registry's file is looked at again before each signature, so ``mash keys generate``
     and ``mash keys retire`` take effect in a running process: a new key is used from the
-    next message on, and a retired key is never used again. A key pinned with ``MASH_SIGNING_KEY`` is used while it is active.
+    next message on, and a retired key is never used again. A key pinned with
+    ``MASH_SIGNING_KEY`` is used while it is active.
     """
 
     def __init__(
