@@ -87,7 +87,9 @@ class Keyring:
     def __init__(self, path: Path, entries: list[KeyEntry] | None = None) -> None:
         self.path = path
         self._entries = {e.key_id: e for e in entries or []}
-        self._mtime = 0.0
+        # The file's identity as last read: a save replaces the file (a new inode), so a
+        # change is seen even within one tick of the file system's clock.
+        self._stamp: tuple[int, int, int] = (0, 0, 0)
         self._checked = 0.0
         # Goes up on every (re)load, so holders of derived state know to look again.
         self.generation = 0
@@ -110,7 +112,7 @@ class Keyring:
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise KeyringError(f"{self.path} is not a valid key registry ({exc})") from None
         self._entries = {e.key_id: e for e in entries}
-        self._mtime = stat.st_mtime
+        self._stamp = _stamp(stat)
         self.generation += 1
 
     def refresh(self, *, force: bool = False) -> None:
@@ -122,10 +124,10 @@ class Keyring:
             return
         self._checked = now
         try:
-            mtime = self.path.stat().st_mtime
+            stamp = _stamp(self.path.stat())
         except OSError:
             return
-        if mtime != self._mtime:
+        if stamp != self._stamp:
             self.reload()
 
     def save(self) -> None:
@@ -134,7 +136,7 @@ class Keyring:
         temporary = self.path.with_suffix(".tmp")
         temporary.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
         temporary.replace(self.path)
-        self._mtime = self.path.stat().st_mtime
+        self._stamp = _stamp(self.path.stat())
         self.generation += 1
 
     def get(self, key_id: str) -> KeyEntry | None:
@@ -164,6 +166,10 @@ class Keyring:
         if not candidates:
             raise KeyringError(f"no active {purpose} key for {owner} in {self.path}")
         return max(candidates, key=lambda e: (e.created_at, e.key_id))
+
+
+def _stamp(stat: os.stat_result) -> tuple[int, int, int]:
+    return (stat.st_mtime_ns, stat.st_ino, stat.st_size)
 
 
 def holder_dir(key_dir: Path, owner: str) -> Path:

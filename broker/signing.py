@@ -255,13 +255,11 @@ class Verifier:
         if not (sender and key_id and signature):
             raise SignatureRefused("missing-signature", "no x-mash signature headers")
         sender, key_id = str(sender), str(key_id)
-        self.keyring.refresh()
+        # One stat() of the registry per message (reloaded only when it changed): a key
+        # retired a moment ago is refused from the next message, and a key generated a
+        # moment ago is known to the first message signed with it.
+        self.keyring.refresh(force=True)
         entry = self.keyring.get(key_id)
-        if entry is None:
-            # A key generated within the last second: the sender may already use it while
-            # our once-a-second look at the registry has not seen it yet.
-            self.keyring.refresh(force=True)
-            entry = self.keyring.get(key_id)
         if entry is None or entry.purpose != "signing":
             raise SignatureRefused("unknown-key", f"key {key_id} is not a registered signing key")
         if entry.status != "active":

@@ -3,13 +3,15 @@ file and the audit log, from the shell."""
 
 from __future__ import annotations
 
-import getpass
+import asyncio
+import contextlib
+import signal
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from rich.console import Console
 
 from broker.keyring import (
@@ -21,15 +23,11 @@ from broker.keyring import (
     generate_key,
     holder_dir,
 )
-from broker.keyring import load_private_key as load_key
-from broker.sealed import SealError, open_sealed
 from broker.settings import BrokerSettings
 from broker.signing import OPERATOR
 from hub import audit
 from hub.settings import HubSettings
 from hub.store import HubStore, StoreError
-from schemas.codec import DecodeError, decode
-from schemas.models import RestrictedEnvelope, RestrictedFindings
 
 __all__ = ["audit_app", "keys_app", "restricted_app"]
 
@@ -191,46 +189,73 @@ def _store() -> HubStore:
         raise _fail(str(exc)) from None
 
 
+@restricted_app.command("receive")
+def restricted_receive(
+    log_format: Annotated[str, typer.Option(help="json or console")] = "json",
+) -> None:
+    """Run the keeper of the restricted file: store every sealed record the hub forwards
+    (MASH_RESTRICTED_STORE), each acked only once it is written."""
+    from broker.connection import BrokerConfigError
+    from broker.logs import configure_logging
+    from restricted.keeper import Keeper, KeeperSettings
+    from restricted.store import KeeperStoreError
+
+    configure_logging(json=log_format == "json")
+    try:
+        keeper = Keeper(KeeperSettings())
+    except (KeyringError, KeeperStoreError, BrokerConfigError) as exc:
+        raise _fail(str(exc)) from None
+
+    async def until_signalled() -> None:
+        task = asyncio.ensure_future(keeper.run_forever())
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, task.cancel)
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    try:
+        asyncio.run(until_signalled())
+    except Exception as exc:  # a refused connection or queue: one line, never a traceback
+        raise _fail(str(exc) or type(exc).__name__) from None
+
+
 @restricted_app.command("read")
 def restricted_read(
     ref: Annotated[str, typer.Argument(help="MASH reference, e.g. MASH-2026-000042")],
-    reader: Annotated[
-        str | None, typer.Option(help="Who is reading (default: the login name)")
-    ] = None,
 ) -> None:
-    """Decrypt and show a contact's restricted information; every read is audited."""
-    settings = BrokerSettings()
-    store = _store()
-    rows = store.restricted_for(ref)
-    if not rows:
-        raise _fail(f"no restricted information is held for {ref}")
-    who = reader or getpass.getuser()
-    for row in rows:
-        try:
-            envelope = decode(row.envelope, RestrictedEnvelope)
-            private = load_key(settings.key_dir, envelope.key_id)
-            if not isinstance(private, X25519PrivateKey):
-                raise KeyringError(f"{envelope.key_id} is not a restricted-file key")
-            findings = decode(
-                open_sealed(
-                    envelope,
-                    private,
-                    contact_ref=row.ref,
-                    agency=row.agency,
-                    response_id=row.response_id,
-                ),
-                RestrictedFindings,
-            )
-        except (KeyringError, SealError, DecodeError) as exc:
-            with store.transaction() as db:
-                audit.append(db, who, "restricted-read-refused", ref, reference=row.reference)
-            raise _fail(str(exc)) from None
-        with store.transaction() as db:
-            audit.append(db, who, "restricted-read", ref, reference=row.reference)
-        out.print(f"[bold]{row.reference}[/] from {row.agency} (sealed with {envelope.key_id})")
-        for item in findings.items:
+    """Decrypt and show a contact's restricted information from the keeper's store, with the
+    restricted-file key; every read is audited with the account that ran it."""
+    from restricted.keeper import KeeperSettings
+    from restricted.reader import ReadRefused, open_restricted, reader_identity
+    from restricted.store import KeeperStore, KeeperStoreError
+
+    settings = KeeperSettings()
+    try:
+        store = KeeperStore(settings.restricted_store, create=False)
+        opened = open_restricted(store, settings.restricted_key_dir, ref, reader_identity())
+    except (KeeperStoreError, ReadRefused) as exc:
+        raise _fail(str(exc)) from None
+    for record in opened:
+        out.print(f"[bold]{record.reference}[/] from {record.agency} (sealed with {record.key_id})")
+        for item in record.findings.items:
             subjects = f" [{', '.join(item.subject_ids)}]" if item.subject_ids else ""
             out.print(f"  • {item.category}{subjects}: {item.summary}", highlight=False)
+
+
+@restricted_app.command("log")
+def restricted_log(
+    ref: Annotated[str, typer.Argument(help="MASH reference")],
+) -> None:
+    """What the restricted file received for a contact and who read it, and when."""
+    from restricted.keeper import KeeperSettings
+    from restricted.store import KeeperStore, KeeperStoreError
+
+    try:
+        store = KeeperStore(KeeperSettings().restricted_store, create=False)
+    except KeeperStoreError as exc:
+        raise _fail(str(exc)) from None
+    _print_entries(audit.entries(store.connection, ref), ref)
 
 
 @audit_app.command("verify")
@@ -268,12 +293,15 @@ def audit_verify(
 @audit_app.command("show")
 def audit_show(ref: Annotated[str, typer.Argument(help="MASH reference")]) -> None:
     """Who did what on a contact, and when (no findings)."""
-    store = _store()
+    _print_entries(audit.entries(_store().connection, ref), ref)
+
+
+def _print_entries(entries: Iterable[audit.AuditEntry], ref: str) -> None:
     found = False
     # Plain lines, never cut to the terminal's width: this is evidence, and scripts read it.
-    for entry in audit.entries(store.connection, ref):
+    for entry in entries:
         if not found:
-            typer.echo(f"{'SEQ':>6}  {'AT':<29} {'ACTOR':<16} {'ACTION':<24} DETAIL")
+            typer.echo(f"{'SEQ':>6}  {'AT':<29}  {'ACTOR':<16} {'ACTION':<24} DETAIL")
         found = True
         detail = " ".join(f"{k}={v}" for k, v in sorted(entry.detail.items()) if v)
         typer.echo(f"{entry.seq:>6}  {entry.at}  {entry.actor:<16} {entry.action:<24} {detail}")
