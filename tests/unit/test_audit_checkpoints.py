@@ -162,3 +162,20 @@ def test_checkpoint_file_that_is_not_one_gets_one_line(hub: Hub) -> None:
 
     assert done.returncode == 1
     assert done.stderr.strip() == f"error: {hub.checkpoints} line 1 is not a checkpoint"
+
+
+def test_audit_show_prints_a_header_row(hub: Hub) -> None:
+    hub.store.connection.commit()
+    done = subprocess.run(
+        [sys.executable, "-m", "mash", "audit", "show", "MASH-2026-000003"],
+        env={**os.environ, "MASH_DB_PATH": str(hub.db_path)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert done.returncode == 0, done.stderr
+    header, entry = done.stdout.splitlines()
+    assert header.split() == ["SEQ", "AT", "ACTOR", "ACTION", "DETAIL"]
+    assert entry.split()[0] == "4" and entry.split()[2:4] == ["hub", "request-sent"]
+    assert header.index("ACTOR") == entry.index(" hub ") + 1

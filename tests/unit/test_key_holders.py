@@ -125,3 +125,14 @@ def test_export_holder_refuses_a_holder_with_no_keys_in_one_line(quick_start: Pa
 
     assert done.returncode == 1
     assert done.stderr.strip() == "error: probation has no keys in var/keys/keyring.json"
+
+
+def test_keys_list_prints_every_key_id_whole_on_a_narrow_terminal(quick_start: Path) -> None:
+    ring = Keyring.load(quick_start / "var/keys/keyring.json")
+
+    done = _mash(quick_start, "keys", "list", COLUMNS="40")
+
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].split() == ["KEY", "ID", "OWNER", "PURPOSE", "STATUS", "CREATED"]
+    assert sorted(line.split()[0] for line in lines[1:]) == sorted(e.key_id for e in ring.entries())
