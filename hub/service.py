@@ -369,8 +369,8 @@ class HubService:
         """Sign the audit log's head and send it off the hub (hub.audit.Checkpoint)."""
         try:
             current = audit.head(self.store.connection)
-            if current == self._checkpointed:
-                return
+            if current == self._checkpointed or current[0] == 0:
+                return  # nothing new to vouch for
             checkpoint = audit.make_checkpoint(self.store.connection, self.credentials.signer)
             if self.settings.audit_checkpoints is not None:
                 audit.append_checkpoint(self.settings.audit_checkpoints, checkpoint)

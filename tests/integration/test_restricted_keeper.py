@@ -120,8 +120,11 @@ async def test_restricted_findings_reach_the_keepers_store_and_read_without_the_
     code, out, err = await officer.mash("restricted", "read", ref, LOGNAME="mallory", USER="x")
     _, log, _ = await officer.mash("restricted", "log", ref)
 
+    unknown = await officer.mash("restricted", "read", "MASH-2026-424242")
     assert code == 0, err
     assert f"RF-{ref}-police from police" in out and CANARY in out
+    assert unknown[0] == 1
+    assert unknown[2] == "error: no restricted information is held for MASH-2026-424242\n"
     me = pwd.getpwuid(os.geteuid()).pw_name
     assert f" {me} " in log and "restricted-read" in log and "restricted-received" in log
     assert "mallory" not in log and CANARY not in log
