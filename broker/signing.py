@@ -134,11 +134,17 @@ class Signer:
         self._seen = (self._keyring.generation, now)
         wanted = self._wanted()
         if wanted is None:
-            problem = (
-                f"signing key {self._key_id} of {self.sender} was retired and no active key "
-                f"of {self.sender} is in {self._keyring.path}: generate one with "
-                f"'mash keys generate {self.sender}'"
-            )
+            if self._missing_private is not None:
+                problem = (
+                    f"signing key {self._key_id} of {self.sender} was retired and the private "
+                    f"key of its successor {self._missing_private} is not in {self._key_dir}"
+                )
+            else:
+                problem = (
+                    f"signing key {self._key_id} of {self.sender} was retired and no active "
+                    f"key of {self.sender} is in {self._keyring.path}: generate one with "
+                    f"'mash keys generate {self.sender}'"
+                )
             if problem != self._problem:
                 log.error(
                     "signing_key_retired", sender=self.sender, key_id=self._key_id, reason=problem
@@ -161,8 +167,10 @@ class Signer:
         try:
             newest = self._keyring.current(self.sender, "signing").key_id
         except KeyringError:
+            self._missing_private = None
             return None
         if newest == self._key_id or self._holds(newest):
+            self._missing_private = None
             return newest
         # The registry has the new public key before this holder has its private half: go on
         # with the old key while it is active, and say why the new one is not used yet.
