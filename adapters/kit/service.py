@@ -89,6 +89,11 @@ class AdapterService:
         self._watch: asyncio.Task[None] | None = None
         self.ready = asyncio.Event()
 
+    @property
+    def connection(self) -> AbstractRobustConnection | None:
+        """The adapter's broker connection once started (fault tests cut it under it)."""
+        return self._connection
+
     async def start(self) -> None:
         name = self.agency.name
         if name not in self.topology.agencies:
@@ -229,5 +234,7 @@ class AdapterService:
             revision=request.revision,
             outcome=response.outcome.value,
             matched=sum(1 for m in response.matches if m.matched),
+            # A count only: which identifier disagreed is in the answer, for the MASH to see.
+            identifier_conflicts=sum(1 for m in response.matches if m.identifier_conflict),
             ms=round((time.perf_counter() - started) * 1000, 1),
         )
