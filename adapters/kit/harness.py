@@ -34,7 +34,13 @@ from adapters.kit.agency import Agency
 from adapters.kit.service import AdapterService
 from adapters.registry import load_agency
 from broker.connection import connect
-from broker.keyring import RESTRICTED_OWNER, Keyring, ensure_keys, load_private_key
+from broker.keyring import (
+    RESTRICTED_OWNER,
+    Keyring,
+    default_restricted_dir,
+    ensure_keys,
+    load_private_key,
+)
 from broker.publisher import Publisher
 from broker.settings import BrokerSettings
 from broker.signing import SIGNATURE, Verifier, signer_for
@@ -370,7 +376,7 @@ class ContractHarness:
     def restricted_private_key(self) -> X25519PrivateKey:
         """The restricted file's private key: what the restricted-file officer holds."""
         entry = self.keyring.current(RESTRICTED_OWNER, "restricted")
-        key = load_private_key(self.settings.key_dir, entry.key_id)
+        key = load_private_key(default_restricted_dir(self.settings.key_dir), entry.key_id)
         assert isinstance(key, X25519PrivateKey)
         return key
 

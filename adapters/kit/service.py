@@ -86,6 +86,7 @@ class AdapterService:
         # Each hold ends with its delivery; the limit only bounds a handler that hangs.
         self.head_start = HeadStart(limit=5.0)
         self.consumers: list[Consumer] = []
+        self._watch: asyncio.Task[None] | None = None
         self.ready = asyncio.Event()
 
     @property
@@ -131,9 +132,13 @@ class AdapterService:
             )
             await consumer.start()
             self.consumers.append(consumer)
+        signer = self.credentials.signer
+        # An adapter whose only signing key was retired answers nothing and is not ready.
+        self._watch = asyncio.create_task(signer.watch(), name="signing-key-watch")
         checks = {
             "broker": lambda: broker_connected(connection),
             "consumers": lambda: consumers_attached(self.consumers, len(LANES)),
+            "signing_key": lambda: signer.problem is None,
         }
         self.ops = await serve(
             self.settings.metrics_port, self.settings.metrics_host, self.metrics, checks
@@ -142,6 +147,8 @@ class AdapterService:
         log.info("adapter_ready", agency=name, prefix=self.settings.prefix)
 
     async def stop(self) -> None:
+        if self._watch is not None:
+            self._watch.cancel()
         if self.ops is not None:
             await self.ops.stop()
         if self._connection is not None:
