@@ -246,6 +246,24 @@ class WorkingCalendar:
         opening, closing = self._open_hours(day)
         return self._at(day, min(max(start.time(), opening), closing))
 
+    def working_time_between(self, start: datetime, end: datetime) -> timedelta:
+        """Opening time between two instants (zero when ``end`` is not after ``start``): what
+        is left of a working-day window, as the screening board shows it."""
+        _require_aware(start, "start")
+        _require_aware(end, "end")
+        total = timedelta()
+        day = start.astimezone(self.zone).date()
+        last = end.astimezone(self.zone).date()
+        while day <= last:
+            hours = self._hours(day)
+            if hours is not None:
+                opening = max(self._at(day, hours[0]), start)
+                closing = min(self._at(day, hours[1]), end)
+                if closing > opening:
+                    total += closing - opening
+            day += timedelta(days=1)
+        return total
+
     def _hours(self, d: date) -> tuple[time, time] | None:
         return self.opening_hours[d.weekday()] if self.is_working_day(d) else None
 

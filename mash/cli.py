@@ -19,6 +19,7 @@ from broker.settings import BrokerSettings
 from mash import ops_cli
 from mash.bench_cli import bench
 from mash.broker_cli import broker_app
+from mash.console_cli import console_app
 from mash.schemas_cli import schemas_app
 from mash.security_cli import audit_app, keys_app, restricted_app
 from schemas.enums import Brag
@@ -41,6 +42,7 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(restricted_app, name="restricted")
 app.add_typer(audit_app, name="audit")
 app.add_typer(schemas_app, name="schemas")
+app.add_typer(console_app, name="console")
 app.command()(bench)
 
 out = Console()

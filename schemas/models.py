@@ -30,6 +30,7 @@ from schemas.enums import (
     CaseType,
     CommandAction,
     Consent,
+    Decision,
     Engagement,
     ExclusionKind,
     HubEventKind,
@@ -70,6 +71,7 @@ __all__ = [
     "Instant",
     "MissedAppointment",
     "OpenCase",
+    "OutcomeNotice",
     "PoliceCallOut",
     "PoliceFindings",
     "PoliceIncident",
@@ -77,6 +79,7 @@ __all__ = [
     "ProtectionPlan",
     "RatingChange",
     "Referrer",
+    "ReferrerFeedback",
     "RequestReminder",
     "RestrictedEnvelope",
     "RestrictedFindings",
@@ -552,6 +555,7 @@ class RatingChange(AvroModel):
     brag: Brag
     changed_at: Instant
     deadline: Instant
+    rationale: str | None = None
 
 
 class ScreeningPacket(AvroModel):
@@ -612,6 +616,31 @@ class ContactCommand(AvroModel):
     action: CommandAction
     contact_ref: str
     brag: Brag | None = None
+    rationale: str | None = None
+    decision: Decision | None = None
+    issued_by: str | None = None
+
+
+class ReferrerFeedback(AvroModel):
+    avro_name: ClassVar[str] = "uk.mash.ReferrerFeedback"
+
+    feedback_id: str
+    contact_ref: str
+    decided_at: Instant
+    decision: Decision
+    referrer: Referrer
+    message: str
+
+
+class OutcomeNotice(AvroModel):
+    avro_name: ClassVar[str] = "uk.mash.OutcomeNotice"
+
+    notice_id: str
+    contact_ref: str
+    agency: str
+    request_id: str
+    decided_at: Instant
+    decision: Decision
 
 
 class CommandReply(AvroModel):

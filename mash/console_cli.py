@@ -1,0 +1,102 @@
+"""``mash console``: serve the screening team's web console; ``mash console user add``."""
+
+from __future__ import annotations
+
+import os
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+__all__ = ["console_app"]
+
+console_app = typer.Typer(
+    help="The MASH console: the screening team's board, packets and decisions.",
+    invoke_without_command=True,
+)
+user_app = typer.Typer(help="Console accounts.", no_args_is_help=True)
+console_app.add_typer(user_app, name="user")
+
+_ROLES = "screening-officer, mash-manager, hub-operator or auditor"
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code)
+
+
+@console_app.callback()
+def serve(
+    ctx: typer.Context,
+    host: Annotated[str | None, typer.Option(help="Address (default MASH_CONSOLE_HOST)")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default MASH_CONSOLE_PORT, 8400)")] = None,
+    db: Annotated[Path | None, typer.Option(help="Its store (default MASH_CONSOLE_DB)")] = None,
+) -> None:
+    """Serve the console (http://127.0.0.1:8400 by default) until interrupted."""
+    if ctx.invoked_subcommand is not None:
+        return
+    import uvicorn
+
+    from broker.keyring import KeyringError
+    from broker.logs import configure_logging
+    from console.app import ConsoleSettings, create_app
+
+    configure_logging(json=True)
+    settings = ConsoleSettings()
+    updates = {
+        k: v
+        for k, v in (("console_host", host), ("console_port", port), ("console_db", db))
+        if v is not None
+    }
+    settings = settings.model_copy(update=updates)
+    try:
+        app = create_app(settings)
+    except KeyringError as exc:
+        raise _fail(str(exc)) from None
+    try:
+        uvicorn.run(
+            app,
+            host=settings.console_host,
+            port=settings.console_port,
+            log_level="warning",
+            access_log=False,  # paths carry contact references, not for every log
+        )
+    except OSError as exc:
+        raise _fail(str(exc)) from None
+
+
+@user_app.command("add")
+def user_add(
+    name: Annotated[str, typer.Argument(help="The account's user name")],
+    role: Annotated[str, typer.Option("--role", help=_ROLES)],
+    db: Annotated[Path | None, typer.Option(help="The console's store (MASH_CONSOLE_DB)")] = None,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from standard input")
+    ] = False,
+) -> None:
+    """Add an account (or set its role and password). The password is asked for, read from
+    standard input with --password-stdin, or taken from MASH_CONSOLE_PASSWORD."""
+    from console.app import ConsoleSettings
+    from console.auth import Accounts, Role
+    from console.store import ConsoleStore
+
+    try:
+        chosen = Role(role)
+    except ValueError:
+        raise _fail(f"unknown role {role!r}: choose {_ROLES}", 2) from None
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    elif os.environ.get("MASH_CONSOLE_PASSWORD"):
+        password = os.environ["MASH_CONSOLE_PASSWORD"]
+    else:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    store = ConsoleStore(db or ConsoleSettings().console_db)
+    try:
+        Accounts(store).add(name, chosen, password, datetime.now(UTC))
+    except ValueError as exc:
+        raise _fail(str(exc), 2) from None
+    finally:
+        store.close()
+    typer.echo(f"{name} can sign in as {chosen.label.lower()}")
