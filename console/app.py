@@ -204,28 +204,41 @@ def create_app(
         if not role.reads_packets:
             return render(request, "error.html", 403, message="Your role does not read packets.")
         version = request.query_params.get("version")
-        found = store.packet(ref, int(version) if version and version.isdigit() else None)
+        return contact_page(
+            request,
+            user,
+            ref,
+            version=int(version) if version and version.isdigit() else None,
+            message=request.query_params.get("done"),
+        )
+
+    def contact_page(
+        request: Request,
+        user: str,
+        ref: str,
+        status: int = 200,
+        version: int | None = None,
+        **extra: Any,
+    ) -> Response:
+        """The packet when there is one; while the checks are under way, the contact as the
+        board knows it, with the actions."""
+        found = store.packet(ref, version)
         contact = store.contact(ref)
+        common = {"contact": contact, "Brag": Brag, "Decision": Decision, **extra}
         if found is None:
-            return render(
-                request,
-                "error.html",
-                404,
-                message=f"No packet for {ref} yet."
-                + (" Its checks are under way." if contact else ""),
-            )
+            if contact is None:
+                return render(request, "error.html", 404, message=f"No contact {ref} here.")
+            return render(request, "contact.html", status, **common)
         # Need to know: who saw which child's information, when.
         store.record(user, "packet-viewed", ref, clock(), version=str(found.version))
         log.info("packet_viewed", ref=ref, version=found.version, user=user)
         return render(
             request,
             "packet.html",
+            status,
             view=view_packet(found),
-            contact=contact,
             versions=store.packet_versions(ref),
-            Brag=Brag,
-            Decision=Decision,
-            message=request.query_params.get("done"),
+            **common,
         )
 
     async def act(request: Request, action: str) -> Response:
@@ -252,21 +265,7 @@ def create_app(
         except ValueError:
             error = error or ("Select a rating" if action == "rerate" else "Select a decision")
         if error:
-            found = store.packet(ref)
-            if found is None:
-                return render(request, "error.html", 404, message=f"No packet for {ref}.")
-            return render(
-                request,
-                "packet.html",
-                400,
-                view=view_packet(found),
-                contact=store.contact(ref),
-                versions=store.packet_versions(ref),
-                Brag=Brag,
-                Decision=Decision,
-                error=error,
-                error_for=action,
-            )
+            return contact_page(request, user, ref, 400, error=error, error_for=action)
         client: HubClient | None = state.get("client")
         if client is None:
             return render(
@@ -294,6 +293,14 @@ def create_app(
         )
         if not reply.ok:
             return render(request, "error.html", 409, message=f"The hub refused it: {reply.error}")
+        # The hub's reply is its word on the new state: shown at once, before its event
+        # reaches the feed (which then changes nothing).
+        with store.transaction() as db:
+            if action == "rerate" and reply.brag is not None and reply.deadline is not None:
+                store.rerated(db, ref, reply.brag, reply.deadline)
+            elif action == "decide":
+                store.decided(db, ref, choice)
+        await changes.bump()
         return RedirectResponse(f"/contacts/{ref}?done={action}", status_code=303)
 
     async def rerate(request: Request) -> Response:
