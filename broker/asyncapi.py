@@ -56,7 +56,7 @@ ROUTES: dict[str, Route] = {
     ),
     "commands": Route(
         ("uk.mash.ContactCommand",),
-        "Commands on a contact: a re-rating or the MASH's decision; the hub replies.",
+        "Commands on a contact: a re-rating or the decision; the hub replies.",
     ),
     "requests": Route(
         ("uk.mash.InformationRequest", "uk.mash.RequestReminder", "uk.mash.OutcomeNotice"),

@@ -18,6 +18,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import structlog
+from argon2 import PasswordHasher
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pydantic import Field
 from starlette.applications import Starlette
@@ -92,10 +93,11 @@ def create_app(
     policy: BragPolicy | None = None,
     clock: Callable[[], datetime] = _now,
     connect_broker: bool = True,
+    hasher: PasswordHasher | None = None,
 ) -> Starlette:
     store = store or ConsoleStore(settings.console_db)
     policy = policy or BragPolicy.from_env()
-    accounts = Accounts(store)
+    accounts = Accounts(store, hasher)
     changes = Changes()
     templates = _templates()
     secret = store.secret("session-key")

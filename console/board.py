@@ -41,7 +41,7 @@ class BoardRow:
     time_left: timedelta
     working_time: bool  # time_left counts opening hours only
     gauges: tuple[tuple[str, Gauge], ...]
-    lagging: tuple[str, ...]  # agencies on this contact that lag across contacts
+    lagging: tuple[str, ...]  # agencies behind on this contact that lag across contacts
 
 
 @dataclass(frozen=True)
@@ -98,7 +98,8 @@ def build_board(contacts: list[BoardContact], policy: BragPolicy, now: datetime)
             r.time_left,
             r.working_time,
             r.gauges,
-            tuple(a for a, g in r.gauges if a in lagging and g is not Gauge.ANSWERED),
+            # Behind here too: a contact merely waiting on a lagging agency is not escalated.
+            tuple(a for a, g in r.gauges if a in lagging and g in (Gauge.REMINDED, Gauge.OVERDUE)),
         )
         for r in rows
     ]

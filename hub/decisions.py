@@ -107,7 +107,18 @@ def ensure_schema(store: HubStore) -> None:
     store.connection.executescript(_DDL)
 
 
+def _has_tables(store: HubStore) -> bool:
+    # A store opened without a correlator (the command line's views, a test's) may predate
+    # this module's tables; it then holds no decision and no rationale.
+    found = store.connection.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'decisions'"
+    )
+    return found.fetchone() is not None
+
+
 def decision_for(store: HubStore, ref: str) -> DecisionRow | None:
+    if not _has_tables(store):
+        return None
     row = store.connection.execute(
         "SELECT decided_at, decision, rationale, decided_by FROM decisions WHERE ref = ?", (ref,)
     ).fetchone()
@@ -135,10 +146,14 @@ def record_rationale(
 
 def rating_history(store: HubStore, ref: str) -> list[RatingChange]:
     """The contact's ratings, oldest first, each re-rating with its rationale."""
-    rationales = dict(
-        store.connection.execute(
-            "SELECT changed_at, rationale FROM rating_rationales WHERE ref = ?", (ref,)
-        ).fetchall()
+    rationales = (
+        dict(
+            store.connection.execute(
+                "SELECT changed_at, rationale FROM rating_rationales WHERE ref = ?", (ref,)
+            ).fetchall()
+        )
+        if _has_tables(store)
+        else {}
     )
     return [
         RatingChange(
