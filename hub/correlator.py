@@ -28,12 +28,14 @@ from broker.topology import ALLOCATED_TEAM, Topology
 from hub import audit
 from hub.allocation import allocated_worker
 from hub.chronology import chronology, subject_keys
+from hub.intake import OutOfBounds, check_contact
 from hub.policy import BragPolicy
 from hub.reminders import Reminders
 from hub.store import OUTBOX_EVENTS, OUTBOX_ROUTINE, OUTBOX_URGENT, ContactRow, HubStore
 from schemas.codec import decode, encode
 from schemas.enums import Brag, HubEventKind, PacketReason
 from schemas.models import (
+    MAX_RATING_CHANGES,
     AgencyResponse,
     AllocatedContact,
     AvroModel,
@@ -243,6 +245,10 @@ class Correlator:
         if unknown:
             raise Rejected("unknown-agency", ",".join(unknown))
         now = self.clock()
+        try:
+            check_contact(contact, now)  # from the future, or over the packet budget
+        except OutOfBounds as exc:
+            raise Rejected(exc.reason, str(exc)) from None
         # A submitter's clock may run ahead; the deadline never starts in the future.
         received = min(contact.received_at, now)
         deadline = self.policy.deadline(received, contact.brag)
@@ -528,6 +534,14 @@ class Correlator:
                 contact_ref=row.ref,
                 brag=row.brag,
                 deadline=row.deadline,
+            )
+        if len(self.store.rating_changes(row.ref)) >= MAX_RATING_CHANGES:
+            # Every change travels in the packet's rating history, inside its size budget.
+            return CommandReply(
+                command_id=command.command_id,
+                ok=False,
+                contact_ref=row.ref,
+                error=f"{row.ref} has been re-rated {MAX_RATING_CHANGES} times, the most allowed",
             )
         now = self.clock()
         deadline = self.policy.deadline(row.received_at, command.brag)
