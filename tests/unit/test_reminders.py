@@ -141,7 +141,7 @@ def test_reminders_due_while_the_hub_was_down_are_sent_when_it_starts(tmp_path: 
 def test_rerating_recomputes_reminders_and_drops_times_already_past(tmp_path: Path) -> None:
     clock = Clock()
     hub = _hub(tmp_path, clock)
-    ref = _submit(hub, Brag.AMBER)  # one working day: reminders at 22:00 and 04:00
+    ref = _submit(hub, Brag.AMBER)  # one working day: reminders at 14:07:30 and 16:11:15
     clock.at(hours=2, minutes=30)
     _rerate(hub, ref, Brag.RED)  # Red from arrival: 12:00 has passed, 13:00 has not
 
@@ -178,3 +178,27 @@ def test_reminder_fractions_come_from_the_environment() -> None:
     assert BragPolicy.from_env({"MASH_REMINDER_FRACTIONS": "none"}).reminder_fractions == ()
     with pytest.raises(ValueError, match=r"MASH_REMINDER_FRACTIONS: 1\.5 is not between 0 and 1"):
         BragPolicy.from_env({"MASH_REMINDER_FRACTIONS": "0.5,1.5"})
+
+
+def test_a_friday_1655_amber_contact_is_reminded_on_monday_not_at_the_weekend(
+    tmp_path: Path,
+) -> None:
+    friday = datetime(2026, 11, 20, 16, 55, tzinfo=UTC)  # GMT: UK time is UTC in November
+    clock = Clock()
+    clock.now = friday
+    hub = _hub(tmp_path, clock)
+    contact = make_contact(Brag.AMBER).model_copy(update={"received_at": friday})
+    ref = hub.accept_contact(contact, "msg-friday").ref
+    monday = datetime(2026, 11, 23, tzinfo=UTC)
+    assert [r.due_at for r in hub.store.reminders_for(ref)] == [
+        monday + timedelta(hours=12, minutes=55),
+        monday + timedelta(hours=14, minutes=55),
+    ]
+    _sent_reminders(hub)  # the requests themselves
+    for hour in range(0, 24 * 3, 1):  # through the weekend to Monday morning
+        clock.now = friday + timedelta(hours=hour)
+        if clock.now >= monday + timedelta(hours=9):
+            break
+        assert hub.reminders.fire_due() == [], clock.now
+    clock.now = monday + timedelta(hours=12, minutes=55)
+    assert {r.fraction for r in hub.reminders.fire_due()} == {0.5}
