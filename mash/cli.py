@@ -386,12 +386,15 @@ def asyncapi(
 
 
 def main() -> None:
-    from broker.settings import SettingsInvalid
-
     try:
         app()
-    except SettingsInvalid as exc:
-        # Whichever command read the settings: one line naming the variable, exit 2.
+    except ValueError as exc:
+        # Whichever command read the settings: one line naming the variable, exit 2. Only a
+        # command that read them can have raised SettingsInvalid, so its module is loaded
+        # then; importing it here would cost every 'mash --help' pydantic's start-up.
+        settings = sys.modules.get("broker.settings")
+        if settings is None or not isinstance(exc, settings.SettingsInvalid):
+            raise
         typer.echo(f"error: {exc}", err=True)
         sys.exit(2)
     except KeyboardInterrupt:
