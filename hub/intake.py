@@ -18,9 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import re
-import stat
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -28,6 +26,7 @@ from typing import Any
 
 import pydantic
 
+from broker.files import FileRefused, read_regular_file
 from schemas.codec import encode
 from schemas.models import Contact
 
@@ -113,36 +112,10 @@ def contact_from_json(data: Any, raw: bytes, now: datetime | None = None) -> Con
 
 
 def _read_regular_file(path: Path) -> bytes:
-    # O_NONBLOCK: opening a FIFO with no writer would otherwise wait for ever. The type is
-    # checked on the open descriptor, so the file cannot be swapped after the check.
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-    except OSError as exc:
-        raise ContactFileError(f"cannot read {path}: {exc.strerror or exc}") from None
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise ContactFileError(f"{path} is not a regular file")
-        if info.st_size > MAX_FILE_BYTES:
-            raise ContactFileError(
-                f"{path} is {info.st_size} bytes; a contact file is at most {MAX_FILE_BYTES}"
-            )
-        chunks: list[bytes] = []
-        size = 0
-        while size <= MAX_FILE_BYTES:  # the file may have grown since fstat
-            chunk = os.read(fd, MAX_FILE_BYTES + 1 - size)
-            if not chunk:
-                break
-            chunks.append(chunk)
-            size += len(chunk)
-        raw = b"".join(chunks)
-    except OSError as exc:
-        raise ContactFileError(f"cannot read {path}: {exc.strerror or exc}") from None
-    finally:
-        os.close(fd)
-    if len(raw) > MAX_FILE_BYTES:
-        raise ContactFileError(f"{path} is larger than a contact file may be ({MAX_FILE_BYTES})")
-    return raw
+        return read_regular_file(path, MAX_FILE_BYTES)
+    except FileRefused as exc:
+        raise ContactFileError(str(exc)) from None
 
 
 def _depth(raw: bytes) -> int:

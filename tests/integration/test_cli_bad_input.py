@@ -104,6 +104,13 @@ async def test_every_command_refuses_a_bad_setting_with_one_line(args: tuple[str
     assert_one_clear_line(code, err, "MASH_DELIVERY_LIMIT")
 
 
+async def test_a_keyring_setting_naming_a_fifo_is_refused_without_blocking(tmp_path: Path) -> None:
+    fifo = tmp_path / "keyring.json"
+    os.mkfifo(fifo)
+    code, _, err = await run_mash("keys", "list", env={"MASH_KEYRING": str(fifo)})
+    assert_one_clear_line(code, err, "is not a regular file")
+
+
 def _write(path: Path, data: object) -> Path:
     path.write_text(json.dumps(data))
     return path
@@ -159,7 +166,7 @@ BAD_FILES = [
     ("born-in-2999", "date_of_birth is after the contact"),
     ("received-in-2999", "received_at is in the future"),
     ("received-in-year-1", "received_at: Input should be greater than or equal to 2000"),
-    ("just-under-the-message-limit", "a contact file is at most 1048576"),
+    ("just-under-the-message-limit", "more than the 1048576 allowed"),
     ("over-the-field-bounds", "concerns_summary: String should have at most 20000 characters"),
 ]
 
