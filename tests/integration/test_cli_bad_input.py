@@ -14,14 +14,15 @@ from pathlib import Path
 import aio_pika
 import pytest
 
+from adapters.kit.service import AdapterService
 from broker.consumer import REASON
 from broker.signing import OPERATOR
 from broker.topology import Topology
 from hub.client import HubClient
-from schemas.codec import MAX_MESSAGE_BYTES, encode
-from schemas.models import Contact
+from schemas.codec import MAX_MESSAGE_BYTES, decode, encode
+from schemas.models import MAX_FINDINGS_BYTES, Contact, InformationRequest
 from tests.integration.test_cli import contact_json
-from tests.support import Stack, make_contact, signed_publisher
+from tests.support import KnowsEveryone, Stack, make_contact, signed_publisher
 
 # Without a usable broker URL these tests could pass by failing to connect: each case's
 # expected line names the real problem instead.
@@ -222,3 +223,31 @@ async def test_the_hub_refuses_a_contact_received_in_the_future(stack: Stack) ->
     assert not reply.ok and reply.error is not None and reason in reply.error
     assert await _dead_letter_reason(stack, contact.contact_id) == reason
     assert hub.store.count_contacts() == 0
+
+
+async def test_the_hub_dead_letters_an_answer_past_its_share_of_the_packet(stack: Stack) -> None:
+    await stack.hub()
+    async with HubClient(stack.settings) as client:
+        await client.submit(make_contact(agencies=["police"]))
+    topology = Topology(stack.settings)
+    async with await aio_pika.connect(stack.settings.amqp_url) as connection:
+        channel = await connection.channel()
+        requests = await channel.get_queue(topology.request_queue("police", "routine"))
+        message = await requests.get(timeout=5)
+        await message.ack()
+        request = decode(message.body, InformationRequest)
+        answer = AdapterService(KnowsEveryone("police"), stack.settings).answer(request)
+        # Findings one byte past the bound: ten such answers would not fit in one packet.
+        oversized = answer.model_copy(update={"findings": bytes(MAX_FINDINGS_BYTES + 1)})
+        police = await signed_publisher(connection, stack.settings, "police")
+        await police.publish_model(topology.answers, "routine", oversized, message_id="big-1")
+        dead = await channel.get_queue(topology.answer_queue("routine") + ".dead", ensure=False)
+        for _ in range(100):
+            got = await dead.get(fail=False)
+            if got is not None:
+                break
+            await asyncio.sleep(0.1)
+        assert got is not None, "the oversized answer was not dead-lettered"
+        await got.ack()
+        assert got.message_id == "big-1"
+        assert got.headers[REASON] == "invalid-content"
