@@ -541,7 +541,7 @@ class Correlator:
                 command_id=command.command_id,
                 ok=False,
                 contact_ref=row.ref,
-                error=f"{row.ref} has been re-rated {MAX_RATING_CHANGES} times, the most allowed",
+                error=f"{row.ref} has had {MAX_RATING_CHANGES} ratings, the most one contact may",
             )
         now = self.clock()
         deadline = self.policy.deadline(row.received_at, command.brag)

@@ -15,7 +15,7 @@ from hub.policy import BragPolicy
 from hub.store import HubStore
 from schemas.codec import decode
 from schemas.enums import Brag, CommandAction, ResponseOutcome
-from schemas.models import AgencyResponse, ContactCommand, RequestReminder
+from schemas.models import MAX_RATING_CHANGES, AgencyResponse, ContactCommand, RequestReminder
 from tests.support import make_contact
 
 T0 = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)  # a Tuesday, during opening hours
@@ -202,3 +202,23 @@ def test_a_friday_1655_amber_contact_is_reminded_on_monday_not_at_the_weekend(
         assert hub.reminders.fire_due() == [], clock.now
     clock.now = monday + timedelta(hours=12, minutes=55)
     assert {r.fraction for r in hub.reminders.fire_due()} == {0.5}
+
+
+def test_re_ratings_stop_at_the_packet_budgets_bound(tmp_path: Path) -> None:
+    # Every re-rating travels in the packet's rating history: past the bound it is refused.
+    clock = Clock()
+    hub = _hub(tmp_path, clock)
+    ref = _submit(hub, Brag.AMBER)
+    ratings = (Brag.RED, Brag.AMBER)
+    for n in range(MAX_RATING_CHANGES):  # the first rating is in the history too
+        command = ContactCommand(
+            command_id=f"rerate-{n}",
+            issued_at=clock(),
+            action=CommandAction.RERATE,
+            contact_ref=ref,
+            brag=ratings[n % 2],
+        )
+        reply = hub.command(command, command.command_id)
+        assert reply.ok == (n < MAX_RATING_CHANGES - 1), n
+    assert reply.error == f"{ref} has had {MAX_RATING_CHANGES} ratings, the most one contact may"
+    assert len(hub.store.rating_changes(ref)) == MAX_RATING_CHANGES
