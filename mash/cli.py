@@ -38,13 +38,11 @@ def _register_ops(holder: typer.Typer) -> None:
     ops_cli.register(holder)  # status, dlq, report, health
 
 
-def _sub_app(module: str, attribute: str) -> Callable[[typer.Typer], None]:
+def _sub_app(module: str, attribute: str, name: str) -> Callable[[typer.Typer], None]:
     def register(holder: typer.Typer) -> None:
         import importlib
 
-        name = {"broker_app": "broker", "keys_app": "keys", "restricted_app": "restricted"}
-        name |= {"audit_app": "audit", "schemas_app": "schemas"}
-        holder.add_typer(getattr(importlib.import_module(module), attribute), name=name[attribute])
+        holder.add_typer(getattr(importlib.import_module(module), attribute), name=name)
 
     return register
 
@@ -72,23 +70,23 @@ _LAZY: dict[str, tuple[Callable[[typer.Typer], None], str]] = {
         "Exit 0 if the process at URL is ready (/readyz), 1 if not: for scripts and containers.",
     ),
     "broker": (
-        _sub_app("mash.broker_cli", "broker_app"),
+        _sub_app("mash.broker_cli", "broker_app", "broker"),
         "Broker users (one per agency, hub, screening UI, restricted file) and permissions.",
     ),
     "keys": (
-        _sub_app("mash.security_cli", "keys_app"),
+        _sub_app("mash.security_cli", "keys_app", "keys"),
         "Manage the signing and restricted-file key registry.",
     ),
     "restricted": (
-        _sub_app("mash.security_cli", "restricted_app"),
+        _sub_app("mash.security_cli", "restricted_app", "restricted"),
         "Read the MASH restricted file (audited).",
     ),
     "audit": (
-        _sub_app("mash.security_cli", "audit_app"),
+        _sub_app("mash.security_cli", "audit_app", "audit"),
         "Verify and read the tamper-evident audit log.",
     ),
     "schemas": (
-        _sub_app("mash.schemas_cli", "schemas_app"),
+        _sub_app("mash.schemas_cli", "schemas_app", "schemas"),
         "Check the Avro schemas against the last release; release a schema set.",
     ),
     "bench": (
