@@ -147,6 +147,16 @@ def fail(message: str, code: int = 1) -> typer.Exit:
     return typer.Exit(code)
 
 
+def _seconds(value: float) -> float:
+    # A negative, zero, infinite or NaN wait is a typo, not a request to hang or fail at once.
+    if not 0 < value <= 86_400:
+        raise typer.BadParameter("must be more than 0 and at most 86400 seconds")
+    return value
+
+
+Timeout = Annotated[float, typer.Option(help="Seconds to wait for the hub", callback=_seconds)]
+
+
 def _run(service: Coroutine[Any, Any, None]) -> None:
     from broker.connection import BrokerConfigError
 
@@ -268,7 +278,7 @@ def adapter_new(
 @contact_app.command("submit")
 def contact_submit(
     file: Annotated[Path, typer.Argument(help="A contact as JSON (see examples/contacts/)")],
-    timeout: Annotated[float, typer.Option(help="Seconds to wait for the hub")] = 30.0,
+    timeout: Timeout = 30.0,
 ) -> None:
     """Validate a contact file, send it to the hub and print its MASH reference."""
     from broker.keyring import KeyringError
@@ -315,7 +325,7 @@ def contact_submit(
 def contact_rerate(
     ref: Annotated[str, typer.Argument(help="MASH reference, e.g. MASH-2026-000042")],
     rating: Annotated[str, typer.Argument(help="blue, red, amber or green")],
-    timeout: Annotated[float, typer.Option(help="Seconds to wait for the hub")] = 30.0,
+    timeout: Timeout = 30.0,
 ) -> None:
     """Change a contact's BRAG rating; the deadline is recomputed from its arrival time."""
     from broker.keyring import KeyringError
@@ -351,7 +361,9 @@ def contact_rerate(
 
 @app.command()
 def demo(
-    timeout: Annotated[float, typer.Option(help="Seconds to wait for every packet")] = 120.0,
+    timeout: Annotated[
+        float, typer.Option(help="Seconds to wait for every packet", callback=_seconds)
+    ] = 120.0,
     keep: Annotated[bool, typer.Option(help="Keep the demo's queues and database")] = False,
 ) -> None:
     """Run the hub and five adapters, submit the seeds' case studies, print the packets."""
@@ -385,7 +397,16 @@ def asyncapi(
 
 def main() -> None:
     try:
-        app()
+        # Not standalone: usage errors come back here to be printed as one line, like every
+        # other bad input, instead of click's framed box.
+        code = app(standalone_mode=False)
+    except click.exceptions.NoArgsIsHelpError as exc:
+        if exc.format_message():  # rich has printed the help already, while building it
+            exc.show()
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:  # a bad option, argument or command name
+        typer.echo(f"error: {exc.format_message()}", err=True)
+        sys.exit(exc.exit_code)
     except ValueError as exc:
         # Whichever command read the settings: one line naming the variable, exit 2. Only a
         # command that read them can have raised SettingsInvalid, so its module is loaded
@@ -395,5 +416,6 @@ def main() -> None:
             raise
         typer.echo(f"error: {exc}", err=True)
         sys.exit(2)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, typer.Abort):
         sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)

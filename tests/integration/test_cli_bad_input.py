@@ -105,6 +105,24 @@ async def test_every_command_refuses_a_bad_setting_with_one_line(args: tuple[str
     assert_one_clear_line(code, err, "MASH_DELIVERY_LIMIT")
 
 
+USAGE = [
+    (("nosuch",), "No such command 'nosuch'"),
+    (("contact", "submit"), "Missing argument 'file'"),
+    (("contact", "submit", "x.json", "--timeout", "nan"), "Invalid value for '--timeout'"),
+    (("contact", "submit", "x.json", "--timeout", "-1"), "Invalid value for '--timeout'"),
+    (("demo", "--timeout", "inf"), "Invalid value for '--timeout'"),
+    (("contact", "rerate", "MASH-2026-000001", "purple"), "unknown rating 'purple'"),
+    (("status", "--bogus"), "No such option: --bogus"),
+]
+
+
+@pytest.mark.parametrize(("args", "expected"), USAGE, ids=[" ".join(a) for a, _ in USAGE])
+async def test_a_usage_error_is_one_line_too(args: tuple[str, ...], expected: str) -> None:
+    code, out, err = await run_mash(*args)
+    assert_one_clear_line(code, err, expected)
+    assert code == 2 and out == ""
+
+
 async def test_a_keyring_setting_naming_a_fifo_is_refused_without_blocking(tmp_path: Path) -> None:
     fifo = tmp_path / "keyring.json"
     os.mkfifo(fifo)
