@@ -269,3 +269,23 @@ async def test_the_hub_dead_letters_an_answer_past_its_share_of_the_packet(stack
         await got.ack()
         assert got.message_id == "big-1"
         assert got.headers[REASON] == "invalid-content"
+
+
+async def test_the_hub_dead_letters_a_contact_received_in_year_1(stack: Stack) -> None:
+    hub = await stack.hub()
+    # Past the model's date bound, as a client that skips validation would send it; it once
+    # got reference MASH-1-000001 and a deadline already passed.
+    ancient = Contact.model_construct(
+        **{
+            **dict(make_contact()),
+            "contact_id": "year-1",
+            "received_at": datetime(1, 1, 1, tzinfo=UTC),
+        }
+    )
+    async with await aio_pika.connect(stack.settings.amqp_url) as connection:
+        operator = await signed_publisher(connection, stack.settings, OPERATOR)
+        await operator.publish(
+            stack.topology.contacts, "routine", encode(ancient), message_id="year-1"
+        )
+    assert await _dead_letter_reason(stack, "year-1") == "invalid-content"
+    assert hub.store.count_contacts() == 0
