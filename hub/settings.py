@@ -13,6 +13,10 @@ __all__ = ["HubSettings"]
 
 class HubSettings(BrokerSettings):
     db_path: Path = Path("var/hub.sqlite3")
+    # Signed checkpoints of the audit log's head (hub.audit): how often, and a file they are
+    # appended to, which an operator keeps (or copies) off the hub's machine.
+    audit_checkpoint_s: float = Field(300.0, gt=0, allow_inf_nan=False)
+    audit_checkpoints: Path | None = None
     # Urgent lanes keep a small prefetch so a Red message is never queued behind many
     # prefetched ones inside the hub itself.
     # AMQP's prefetch count is a 16-bit number.
@@ -22,3 +26,6 @@ class HubSettings(BrokerSettings):
     # How long, at most, a new Red contact holds the hub's routine work back (broker/head_start).
     # A Red contact must never wait behind the head start itself: an hour is far past sense.
     red_head_start_s: float = Field(5.0, ge=0, le=3600, allow_inf_nan=False)
+    # A command (re-rating) issued longer ago than this is refused as stale, so a captured
+    # command cannot be replayed later (hub.correlator.COMMAND_MAX_AGE).
+    command_max_age_s: float = Field(300.0, gt=0, allow_inf_nan=False)

@@ -218,7 +218,8 @@ def test_re_ratings_stop_at_the_packet_budgets_bound(tmp_path: Path) -> None:
             contact_ref=ref,
             brag=ratings[n % 2],
         )
-        reply = hub.command(command, command.command_id)
-        assert reply.ok == (n < MAX_RATING_CHANGES - 1), n
-    assert reply.error == f"{ref} has had {MAX_RATING_CHANGES} ratings, the most one contact may"
+        result = hub.command(command, command.command_id)
+        assert result.reply.ok == (n < MAX_RATING_CHANGES - 1), n
+    assert result.refusal is not None and result.refusal.reason == "too-many-ratings"
+    assert f"{ref} has had {MAX_RATING_CHANGES} ratings" in (result.reply.error or "")
     assert len(hub.store.rating_changes(ref)) == MAX_RATING_CHANGES
