@@ -72,7 +72,7 @@ def _time_left(policy: BragPolicy, contact: BoardContact, now: datetime) -> tupl
     if policy.window(contact.brag).kind == "working_days":
         if now >= contact.deadline:
             return contact.deadline - now, True
-        return policy.calendar.working_time_between(now, contact.deadline), True
+        return policy.calendar.working_time(now, contact.deadline), True
     return contact.deadline - now, False
 
 

@@ -13,7 +13,8 @@ import typer
 __all__ = ["console_app"]
 
 console_app = typer.Typer(
-    help="The MASH console: the screening team's board, packets and decisions.",
+    help="The MASH console: the screening team's board, packets and decisions.\n\n"
+    "Without a command, serve it (http://127.0.0.1:8400 by default) until interrupted.",
     invoke_without_command=True,
 )
 user_app = typer.Typer(help="Console accounts.", no_args_is_help=True)
