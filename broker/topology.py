@@ -33,6 +33,7 @@ from schemas.enums import Brag, HubEventKind
 __all__ = [
     "ALLOCATED_TEAM",
     "CONSOLE_EVENT_KINDS",
+    "CONSOLE_PACKET_BACKLOG",
     "DIRECT_REPLY_TO",
     "HUB",
     "LANES",
@@ -63,6 +64,9 @@ ALLOCATED_TEAM = "social-care"
 # RabbitMQ's direct reply-to: a client consuming it is answered without a queue of its own.
 DIRECT_REPLY_TO = "amq.rabbitmq.reply-to"
 
+
+# Packets the console's own queue holds while the console is down (broker.topology.queues).
+CONSOLE_PACKET_BACKLOG = 100_000
 
 # The hub's event kinds (routing keys on the events exchange) the console's board follows.
 CONSOLE_EVENT_KINDS = tuple(
@@ -293,7 +297,14 @@ class Topology:
         specs.append(self._work_queue(self.referrer_queue, SCREENING, (self.referrer, "feedback")))
         # The console (mash console) keeps its own copy of every packet, so it never
         # competes with another screening client for one, and survives being down.
-        specs.append(self._work_queue(self.console_packet_queue, SCREENING, (self.packets, "")))
+        console_packets = self._work_queue(self.console_packet_queue, SCREENING, (self.packets, ""))
+        # A full queue refuses publishes, and a fanout publish refused by one queue is refused
+        # for all: a console left off must not hold every other screening client's packets
+        # back at MASH_MAX_QUEUE_LENGTH, so its own queue holds months of a MASH's packets.
+        console_packets.arguments["x-max-length"] = max(
+            self.settings.max_queue_length, CONSOLE_PACKET_BACKLOG
+        )
+        specs.append(console_packets)
         # Its board follows the hub's events. Like ops.events the oldest are dropped rather
         # than letting a console that is down hold the hub's events back; the packets queue
         # above, which must lose nothing, refuses instead.
