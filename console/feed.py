@@ -15,22 +15,23 @@ import contextlib
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+import aio_pika
 import structlog
 from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
 
-from broker.connection import connect
+from broker.connection import connect, connection_url
 from broker.consumer import Consumer, Rejected
 from broker.credentials import load_credentials
 from broker.publisher import Publisher
 from broker.settings import BrokerSettings
 from broker.signing import OPERATOR
-from broker.topology import Topology, declare
+from broker.topology import Topology, TopologyRefused, declare
 from console.store import ConsoleStore
 from schemas.codec import decode
 from schemas.enums import Brag, HubEventKind
 from schemas.models import HubEvent, ScreeningPacket
 
-__all__ = ["Changes", "Feed"]
+__all__ = ["Changes", "ConsoleUnavailable", "Feed", "check_broker"]
 
 log = structlog.get_logger("mash.console")
 
@@ -39,6 +40,43 @@ _HUB = frozenset({"hub"})
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+class ConsoleUnavailable(RuntimeError):
+    """The console cannot start: no broker, no key, or its queues are missing; the message
+    is one line for the operator."""
+
+
+async def check_broker(settings: BrokerSettings) -> None:
+    """Before serving: the broker answers, the screening key is there, and the console's
+    queues exist (declared here when this user may; otherwise provisioned)."""
+    from broker.connection import BrokerConfigError
+    from broker.keyring import KeyringError
+
+    try:
+        load_credentials(settings, OPERATOR)
+    except KeyringError as exc:
+        raise ConsoleUnavailable(str(exc)) from None
+    topology = Topology(settings)
+    try:
+        connection = await asyncio.wait_for(
+            aio_pika.connect(str(connection_url(settings))), timeout=10
+        )
+    except (OSError, TimeoutError, BrokerConfigError, aio_pika.exceptions.AMQPError) as exc:
+        raise ConsoleUnavailable(f"cannot reach the broker: {exc or type(exc).__name__}") from None
+    async with connection:
+        try:
+            channel = await connection.channel()
+            if settings.declare_topology:
+                await declare(channel, topology)
+            for queue in (topology.console_packet_queue, topology.console_event_queue):
+                channel = await connection.channel()
+                await channel.declare_queue(queue, passive=True)
+        except (aio_pika.exceptions.AMQPError, TopologyRefused) as exc:
+            raise ConsoleUnavailable(
+                f"the console's queues are not there or not readable ({exc}); "
+                "see 'mash broker provision'"
+            ) from None
 
 
 class Changes:

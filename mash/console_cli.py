@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import socket
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -43,6 +45,7 @@ def serve(
     from broker.keyring import KeyringError
     from broker.logs import configure_logging
     from console.app import ConsoleSettings, create_app
+    from console.feed import ConsoleUnavailable, check_broker
 
     configure_logging(json=True)
     settings = ConsoleSettings()
@@ -53,19 +56,31 @@ def serve(
     }
     settings = settings.model_copy(update=updates)
     try:
+        asyncio.run(check_broker(settings))
         app = create_app(settings)
-    except KeyringError as exc:
+    except (ConsoleUnavailable, KeyringError) as exc:
         raise _fail(str(exc)) from None
-    try:
-        uvicorn.run(
-            app,
-            host=settings.console_host,
-            port=settings.console_port,
-            log_level="warning",
-            access_log=False,  # paths carry contact references, not for every log
-        )
-    except OSError as exc:
-        raise _fail(str(exc)) from None
+    if _port_taken(settings.console_host, settings.console_port):
+        raise _fail(f"port {settings.console_port} on {settings.console_host} is in use")
+    uvicorn.run(
+        app,
+        host=settings.console_host,
+        port=settings.console_port,
+        log_level="warning",
+        access_log=False,  # paths carry contact references, not for every log
+        # Open live boards would otherwise hold a shutdown until every browser goes away.
+        timeout_graceful_shutdown=3,
+    )
+
+
+def _port_taken(host: str, port: int) -> bool:
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return True
+    return False
 
 
 @user_app.command("add")
