@@ -109,14 +109,16 @@ async def test_a_manager_sees_the_board_fill_reads_packets_rerates_and_decides(
         async with HubClient(hub_settings, name="test-front-door") as front_door:
             teenager = load_contact_file(EXAMPLES / "case-17-year-old-drugs-warrant.json")
             baby = load_contact_file(EXAMPLES / "case-unborn-baby-gp.json")
-            submitted = time.monotonic()
             reply = await front_door.submit(teenager)
+            accepted = time.monotonic()  # the hub has committed the contact and its event
             assert reply.contact_ref is not None
             ref = reply.contact_ref
             # The contact appears on the open board without a reload, within a second.
             row = page.locator(f"tr[data-ref='{ref}']")
             await expect(row).to_be_visible(timeout=5000)
-            assert time.monotonic() - submitted < 1.0 + 0.5  # the hub's own reply included
+            shown_after = time.monotonic() - accepted
+            print(f"contact on the board {shown_after * 1000:.0f} ms after the hub took it")
+            assert shown_after < 1.0
             await expect(row.locator("[data-testid=brag]")).to_have_text("AMBER")
             # Police and health answer first: their gauges fill while the others check.
             await expect(row.locator("[data-agency=police]")).to_have_attribute(
