@@ -6,6 +6,7 @@ dead-lettered with its reason, and no connection is lost."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections import Counter
 
@@ -13,11 +14,12 @@ import aio_pika
 import pytest
 from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
 
-from broker.consumer import DETAIL, REASON, UNPARSEABLE_REASON
+from broker.consumer import DETAIL, REASON, REJECTED_AT, UNPARSEABLE_REASON
 from broker.signing import OPERATOR
 from broker.topology import LANES
 from faults.poison import KINDS, poison, publish_poison
 from schemas.enums import Brag, PacketReason
+from tests.integration.test_cli import mash
 from tests.support import Stack, make_contact, signed_publisher
 
 pytestmark = pytest.mark.broker
@@ -138,3 +140,30 @@ async def test_an_adapter_dead_letters_an_unreadable_request_and_answers_the_goo
     assert sorted(str(m.message_id) for m in dead) == sorted(p.message_id for p in unreadable)
     assert {m.headers[REASON] for m in dead} == {UNPARSEABLE_REASON}
     assert losses == []
+
+
+async def test_dlq_list_reads_a_dead_letter_queue_holding_unreadable_messages(
+    stack: Stack,
+) -> None:
+    await stack.hub()
+    topology = stack.topology
+    source = topology.answer_queue("routine")
+    unreadable = [poison(kind, f"dead-{kind}") for kind in KINDS]
+    await asyncio.to_thread(
+        publish_poison, stack.settings.amqp_url, topology.dead, source, unreadable
+    )
+    async with await aio_pika.connect(stack.settings.amqp_url) as connection:
+        channel = await connection.channel()
+        # Readable, but with a rejection time that is not a time: any broker user could.
+        await channel.default_exchange.publish(
+            aio_pika.Message(b"x", message_id="dead-odd-time", headers={REJECTED_AT: "soon"}),
+            routing_key=source + ".dead",
+        )
+
+    code, out, err = await mash("dlq", "list", "--json", prefix=stack.settings.prefix)
+
+    assert code == 0, err
+    letters = {letter["message_id"]: letter for letter in json.loads(out)}
+    assert set(letters) == {p.message_id for p in unreadable} | {"dead-odd-time"}
+    assert {letters[p.message_id]["reason"] for p in unreadable} == {UNPARSEABLE_REASON}
+    assert "Traceback" not in err
