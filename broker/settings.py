@@ -23,6 +23,9 @@ class BrokerSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="MASH_", extra="ignore")
 
     amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"
+    # Seconds one connection attempt may take, handshake included: a broker that accepts the
+    # connection and never answers is a failure after this, never a hang.
+    connect_timeout: float = Field(10.0, gt=0, le=300)
     prefix: str = Field("mash", pattern=r"^[A-Za-z0-9_-]+$")
     agencies: tuple[str, ...] = DEFAULT_AGENCIES
     # A poison message is dead-lettered after this many deliveries instead of looping.

@@ -201,6 +201,8 @@ def health(
     except urllib.error.HTTPError as exc:
         body = json.loads(exc.read() or b"{}")
         failed = [name for name, ok in body.get("checks", {}).items() if not ok]
+        if body.get("reason"):  # still starting: say why (the broker not answering, say)
+            raise _fail(f"{url}: not ready: {body['reason']}") from None
         raise _fail(f"{url}: not ready ({', '.join(failed) or exc.code})") from None
     except (OSError, ValueError) as exc:
         raise _fail(f"cannot reach {url}: {exc}") from None
