@@ -13,6 +13,7 @@ import aiohttp
 import pytest
 
 from broker.signing import OPERATOR
+from faults.connections import close_connections
 from broker.topology import Topology
 from hub.client import HubClient
 from hub.policy import BragPolicy, Window
@@ -253,3 +254,40 @@ async def test_a_process_whose_broker_never_answers_logs_json_retries_and_is_not
     assert code == 1
     assert "not ready" in err and "no answer to the AMQP handshake" in err
     assert "refused" not in err
+
+
+async def test_a_lost_connection_is_logged_as_json_events_without_tracebacks(
+    hub_settings: HubSettings,
+) -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = cli_env(
+        hub_settings,
+        MASH_METRICS_PORT=str(port),
+        MASH_KEYRING=str(hub_settings.keyring),
+        MASH_KEY_DIR=str(hub_settings.key_dir),
+    )
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "mash", "hub", env=env, stderr=asyncio.subprocess.PIPE
+    )
+    assert process.stderr is not None
+    try:
+
+        async def ready() -> bool:
+            code, _, _ = await mash_cli("health", url, env=env)
+            return code == 0
+
+        await wait_for(ready, 60)
+        assert await asyncio.to_thread(close_connections, hub_settings.prefix) >= 1
+        await wait_for(lambda: asyncio.sleep(1.0, result=True), 5)  # the cut is noticed
+        await wait_for(ready, 60)
+    finally:
+        process.terminate()
+        err = (await asyncio.wait_for(process.stderr.read(), 30)).decode()
+        await process.wait()
+
+    events = [json.loads(line) for line in err.splitlines() if line.strip()]  # every line JSON
+    names = [e["event"] for e in events]
+    assert "broker_connection_lost" in names
+    assert "broker_reconnected" in names
+    assert "Traceback" not in err
