@@ -13,8 +13,8 @@ import aiohttp
 import pytest
 
 from broker.signing import OPERATOR
-from faults.connections import close_connections
 from broker.topology import Topology
+from faults.connections import close_connections
 from hub.client import HubClient
 from hub.policy import BragPolicy, Window
 from hub.settings import HubSettings
@@ -279,7 +279,11 @@ async def test_a_lost_connection_is_logged_as_json_events_without_tracebacks(
 
         await wait_for(ready, 60)
         assert await asyncio.to_thread(close_connections, hub_settings.prefix) >= 1
-        await wait_for(lambda: asyncio.sleep(1.0, result=True), 5)  # the cut is noticed
+
+        async def reconnected() -> bool:
+            return (await scrape(url)).value("mash_reconnects_total") >= 1
+
+        await wait_for(reconnected, 60)
         await wait_for(ready, 60)
     finally:
         process.terminate()
