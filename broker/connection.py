@@ -13,6 +13,7 @@ Three ways to authenticate, all from :class:`~broker.settings.BrokerSettings`:
 from __future__ import annotations
 
 import asyncio
+import logging
 import ssl
 from collections.abc import Callable
 from functools import cache
@@ -181,6 +182,7 @@ async def connect(
     *,
     retry: bool = False,
     on_retry: Callable[[str], None] | None = None,
+    quiet: bool = False,
 ) -> AbstractRobustConnection:
     """A robust connection: channels, queues and consumers are restored after it reconnects.
 
@@ -194,11 +196,16 @@ async def connect(
     Any other failure is the same unless ``retry`` (services: the hub, the adapters), which
     retries with a growing delay (at most :data:`RETRY_MAX_S`), logging one
     ``broker_connect_retry`` event per attempt and telling ``on_retry`` why (for /readyz).
-    Later losses are retried in the background and logged as JSON events.
+    Later losses are retried in the background and logged as JSON events. A command-line
+    client passes ``quiet``: it says the one line itself, and its stdout is its answer.
     """
     url = connection_url(settings)
     context = tls_context(settings)
     where, user = _where(url), broker_user(settings)
+    if quiet:
+        # aiormq logs a failed connection itself, before we can say it in one line.
+        for library in ("aiormq", "aio_pika"):
+            logging.getLogger(library).setLevel(logging.CRITICAL)
     timeout = settings.connect_timeout
     delay, attempt = 1.0, 0
     while True:
@@ -232,9 +239,14 @@ async def connect(
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, RETRY_MAX_S)
                 continue
-            log.error(
-                "broker_connection_refused", connection=name, broker=where, user=user, reason=reason
-            )
+            if not quiet:
+                log.error(
+                    "broker_connection_refused",
+                    connection=name,
+                    broker=where,
+                    user=user,
+                    reason=reason,
+                )
             if refusal is not None:
                 raise BrokerRefused(f"broker refused {name}: {refusal}") from None
             raise BrokerRefused(f"cannot connect {name} to {where}: {reason}") from None

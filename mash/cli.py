@@ -169,6 +169,7 @@ def contact_submit(
     timeout: Annotated[float, typer.Option(help="Seconds to wait for the hub")] = 30.0,
 ) -> None:
     """Validate a contact file, send it to the hub and print its MASH reference."""
+    from broker.connection import BrokerConfigError
     from hub.client import HubClient, HubDidNotAnswer
     from hub.intake import ContactFileError, load_contact_file
 
@@ -199,7 +200,7 @@ def contact_submit(
             f"(contact id {contact.contact_id})",
             3,
         ) from None
-    except OSError as exc:
+    except (OSError, BrokerConfigError) as exc:
         raise fail(f"cannot reach the broker: {exc}") from None
 
 
@@ -210,6 +211,7 @@ def contact_rerate(
     timeout: Annotated[float, typer.Option(help="Seconds to wait for the hub")] = 30.0,
 ) -> None:
     """Change a contact's BRAG rating; the deadline is recomputed from its arrival time."""
+    from broker.connection import BrokerConfigError
     from hub.client import HubClient, HubDidNotAnswer
 
     try:
@@ -234,7 +236,7 @@ def contact_rerate(
         asyncio.run(rerate())
     except HubDidNotAnswer:
         raise fail(f"no hub answered within {timeout:g}s; is 'mash hub' running?", 3) from None
-    except OSError as exc:
+    except (OSError, BrokerConfigError) as exc:
         raise fail(f"cannot reach the broker: {exc}") from None
 
 

@@ -71,12 +71,13 @@ def _quiet_amqp() -> None:
 
 
 def _run(work: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    from broker.connection import BrokerConfigError
     from broker.publisher import PublishFailed
 
     _quiet_amqp()
     try:
         return asyncio.run(work())
-    except OSError as exc:
+    except (OSError, BrokerConfigError) as exc:
         raise _fail(f"cannot reach the broker: {exc}") from None
     except PublishFailed as exc:
         raise _fail(f"the broker did not accept a message: {exc}") from None
@@ -216,8 +217,7 @@ def health(
 # Dead letters ---------------------------------------------------------------------------
 @contextlib.asynccontextmanager
 async def _dead_letters(settings: HubSettings) -> AsyncIterator[DeadLetters]:
-    import aio_pika
-
+    from broker.connection import connect
     from broker.logs import configure_logging
     from broker.topology import Topology
     from hub.store import HubStore
@@ -227,7 +227,8 @@ async def _dead_letters(settings: HubSettings) -> AsyncIterator[DeadLetters]:
     # audit log when its database is on this machine.
     configure_logging(json=True)
     store = HubStore(settings.db_path) if settings.db_path.exists() else None
-    connection = await aio_pika.connect(settings.amqp_url, timeout=10)
+    # Bounded (MASH_CONNECT_TIMEOUT), one attempt, and a refusal said in one line.
+    connection = await connect(settings, "mash-dlq", quiet=True)
     try:
         async with connection:
             yield DeadLetters(Topology(settings), connection, store)
