@@ -303,8 +303,15 @@ class Correlator:
         return Accepted(ref, contact.brag, deadline, created=True)
 
     def accept_answer(
-        self, response: AgencyResponse, message_id: str, sender: str
+        self,
+        response: AgencyResponse,
+        message_id: str,
+        sender: str,
+        *,
+        replayed_by: str | None = None,
     ) -> AnswerOutcome:
+        """``replayed_by``: the operator's broker user when the answer is a dead letter it
+        replayed (accepted on the agency's signature alone, and audited as such)."""
         if response.agency != sender:
             # The signature proves who sent it; an answer may only speak for its sender.
             raise Rejected(
@@ -359,6 +366,17 @@ class Correlator:
                 late=str(late).lower(),
                 restricted=restricted_reference or "",
             )
+            if replayed_by is not None:
+                audit.append(
+                    db,
+                    replayed_by,
+                    "answer-replayed",
+                    row.ref,
+                    now,
+                    agency=request.agency,
+                    request_id=request.request_id,
+                    message_id=message_id,
+                )
             routed = None
             if request.agency == ALLOCATED_TEAM and row.routed_to is None:
                 routed = self._route_to_allocated_worker(db, row, response, now)

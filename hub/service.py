@@ -22,6 +22,7 @@ from broker.credentials import load_credentials
 from broker.head_start import HeadStart
 from broker.identities import check_sender
 from broker.publisher import Publisher, PublishFailed
+from broker.replay import replayed_by_operator
 from broker.signing import OPERATOR, SENDER
 from broker.topology import LANES, Lane, Topology, declare
 from hub.correlator import Correlator
@@ -242,12 +243,18 @@ class HubService:
 
     async def _on_answer(self, message: AbstractIncomingMessage) -> None:
         response = decode(message.body, AgencyResponse)
-        check_sender(self.settings, message.user_id, response.agency)
+        # An operator's replay (`mash dlq replay`) comes from the operator's broker user: the
+        # agency's own signature, verified by the consumer, vouches for it instead (audited).
+        replayed_by = replayed_by_operator(self.settings, message.user_id, message.headers)
+        if replayed_by is None:
+            check_sender(self.settings, message.user_id, response.agency)
         message_id, sender = message.message_id or response.response_id, _sender(message)
         if not _urgent(message):
             await self.head_start.routine_turn()  # again: a Red contact may have come since
         outcome = await self._commits.decide(
-            lambda: self.correlator.accept_answer(response, message_id, sender),
+            lambda: self.correlator.accept_answer(
+                response, message_id, sender, replayed_by=replayed_by
+            ),
             urgent=_urgent(message),
         )
         if outcome == "recorded":
@@ -265,9 +272,11 @@ class HubService:
         if not message.reply_to:
             return
         try:
+            # Through the replies exchange, never the default one (which reaches every queue):
+            # only a client's reply queue is bound there, so any other reply_to is unroutable.
             # A client that gave up has no queue left to route to; one attempt is enough.
             await self.publisher.publish(
-                "",
+                self.topology.replies,
                 message.reply_to,
                 encode(reply),
                 message_id=f"reply-{message.message_id}",

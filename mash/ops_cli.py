@@ -72,10 +72,13 @@ def _quiet_amqp() -> None:
 
 def _run(work: Callable[[], Coroutine[Any, Any, T]]) -> T:
     from broker.publisher import PublishFailed
+    from ops.connection import BrokerUnreachable
 
     _quiet_amqp()
     try:
         return asyncio.run(work())
+    except BrokerUnreachable as exc:
+        raise _fail(str(exc)) from None
     except OSError as exc:
         raise _fail(f"cannot reach the broker: {exc}") from None
     except PublishFailed as exc:
@@ -214,18 +217,18 @@ def health(
 # Dead letters ---------------------------------------------------------------------------
 @contextlib.asynccontextmanager
 async def _dead_letters(settings: HubSettings) -> AsyncIterator[DeadLetters]:
-    import aio_pika
-
     from broker.logs import configure_logging
     from broker.topology import Topology
     from hub.store import HubStore
+    from ops.connection import operator_connection
     from ops.deadletters import DeadLetters
 
     # Replays and purges log a structured line each (JSON, on stderr), and go in the hub's
     # audit log when its database is on this machine.
     configure_logging(json=True)
+    # MASH_TLS_* as every process uses them: a certificate-only broker is reachable too.
+    connection = await operator_connection(settings, "mash-dlq")
     store = HubStore(settings.db_path) if settings.db_path.exists() else None
-    connection = await aio_pika.connect(settings.amqp_url, timeout=10)
     try:
         async with connection:
             yield DeadLetters(Topology(settings), connection, store)
