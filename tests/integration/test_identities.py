@@ -444,7 +444,7 @@ async def test_only_the_screening_ui_binds_a_reply_queue_and_only_to_the_replies
     topology = mash.topology
     async with await mash.connection("screening") as connection:
         channel = await connection.channel()
-        queue = await channel.declare_queue(
+        queue: aio_pika.abc.AbstractQueue = await channel.declare_queue(
             topology.reply_queue(uuid.uuid4().hex), exclusive=True, auto_delete=True
         )
         await queue.bind(topology.replies, routing_key=queue.name)
@@ -573,6 +573,7 @@ async def test_the_operators_identity_is_accepted_for_replays_only_and_never_as_
         "broker-user-mismatch",
         "sender-mismatch",
     ]
+    assert reply.contact_ref is not None
     assert hub.store.requests_for(reply.contact_ref)[0].answered_at is None
 
     # A genuine replay: the operator's user, the replay's headers, housing's own signature.
