@@ -165,7 +165,11 @@ def report(
         ]
         if as_json:
             _print_json(rows)
+        elif not rows:
+            typer.echo("No requests were sent in this period.")
         else:
+            # Tab-separated with a header row naming each column, as the JSON keys do.
+            typer.echo("\t".join(rows[0]))
             for row in rows:
                 typer.echo("\t".join("" if v is None else str(v) for v in row.values()))
         return
@@ -262,7 +266,8 @@ def dlq_list(queue: QueueOpt = None, as_json: Json = False) -> None:
     if not found:
         typer.echo("No dead letters.")
         return
-    width = max(len(letter.message_id) for letter in found)
+    width = max(len("message id"), *(len(letter.message_id) for letter in found))
+    typer.echo(f"{'message id':<{width}}  {'source queue':<28} {'reason':<22} dead-lettered UTC")
     for letter in found:
         when = letter.dead_at.strftime("%Y-%m-%d %H:%M:%S") if letter.dead_at else "-"
         typer.echo(

@@ -29,6 +29,7 @@ from broker.consumer import BROKER_USER, REASON, ConsumeRefused
 from broker.keyring import Keyring
 from broker.publisher import Publisher, PublishFailed, PublishRefused
 from broker.replay import REPLAYED_FROM
+from broker.settings import BrokerSettings
 from broker.signing import KEY_ID, OPERATOR
 from broker.topology import Topology, TopologyRefused, declare, delete
 from hub import audit
@@ -47,10 +48,10 @@ pytestmark = pytest.mark.broker
 ADMIN_URL = os.environ.get("MASH_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
 
 
-def mash_cli(*args: str, prefix: str) -> subprocess.CompletedProcess[str]:
+def mash_cli(*args: str, prefix: str, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "mash", *args],
-        env={**os.environ, "MASH_PREFIX": prefix},
+        env={**os.environ, "MASH_PREFIX": prefix, **env},
         capture_output=True,
         text=True,
         timeout=120,
@@ -581,3 +582,72 @@ async def test_the_operators_identity_is_accepted_for_replays_only_and_never_as_
     packet = await watcher.next()
     assert packet.contact_ref == reply.contact_ref
     assert [a.agency for a in packet.answers] == ["housing"]
+
+
+# Provisioning again -------------------------------------------------------------------------
+async def _logs_in(url: str) -> bool:
+    try:
+        async with await aio_pika.connect(url, timeout=10):
+            return True
+    except aio_pika.exceptions.ProbableAuthenticationError:
+        return False
+
+
+async def test_provisioning_again_re_keys_nobody_and_adding_an_agency_creates_only_its_user(
+    tmp_path: Path,
+) -> None:
+    prefix = f"ids-{uuid.uuid4().hex[:8]}"
+    with_probation = json.dumps(["police", "health", "education", "housing", "probation"])
+    first, added, rotated = (tmp_path / f"{n}.json" for n in ("first", "added", "rotated"))
+    settings = BrokerSettings(prefix=prefix, agencies=json.loads(with_probation))
+    try:
+        done = mash_cli("broker", "provision", "--credentials", str(first), prefix=prefix)
+        assert done.returncode == 0, done.stderr
+        before = {r: e["amqp_url"] for r, e in json.loads(first.read_text())["users"].items()}
+
+        # Running it again changes no password, so needs nowhere to put one.
+        done = mash_cli("broker", "provision", prefix=prefix)
+        assert done.returncode == 0, done.stderr
+        assert "unchanged (permissions brought up to date)" in done.stderr
+
+        # A MASH adds probation: one new user, and the hub may now send it requests.
+        done = mash_cli(
+            "broker", "provision", "--only", "probation", "--credentials", str(added),
+            prefix=prefix, MASH_AGENCIES=with_probation,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        [(role, entry)] = json.loads(added.read_text())["users"].items()
+        assert (role, entry["user"]) == ("probation", f"{prefix}-probation")
+        assert all([await _logs_in(url) for url in before.values()])
+        topology = Topology(settings)
+        async with await aio_pika.connect(before["hub"]) as hub:
+            await Publisher(hub).publish(
+                topology.requests, "probation.routine", b"x", message_id="to-probation"
+            )
+        async with await aio_pika.connect(entry["amqp_url"]) as probation:
+            channel = await probation.channel()
+            own = topology.request_queue("probation", "routine")
+            queue = await channel.get_queue(own, ensure=False)
+            message = await queue.get(timeout=5)
+            await message.ack()
+        assert message.message_id == "to-probation"
+
+        # Rotation is asked for by name: police's old password stops working, nobody else's.
+        done = mash_cli(
+            "broker", "provision", "--only", "police", "--rotate", "--credentials",
+            str(rotated), prefix=prefix, MASH_AGENCIES=with_probation,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        assert set(json.loads(rotated.read_text())["users"]) == {"police"}
+        assert not await _logs_in(before["police"])
+        assert await _logs_in(json.loads(rotated.read_text())["users"]["police"]["amqp_url"])
+        assert await _logs_in(before["hub"])
+
+        unknown = mash_cli("broker", "provision", "--only", "probaton", prefix=prefix)
+        assert unknown.returncode == 2
+        assert unknown.stderr.startswith("error: no role 'probaton' in this MASH")
+    finally:
+        mash_cli("broker", "deprovision", prefix=prefix, MASH_AGENCIES=with_probation)
+        async with await aio_pika.connect(ADMIN_URL) as admin:
+            await delete(admin, Topology(settings))
+    assert not {f"{prefix}-{role}" for role in Topology(settings).roles()} & broker_users()
