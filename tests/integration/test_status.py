@@ -364,10 +364,13 @@ async def test_status_and_dlq_work_with_a_certificate_and_no_password(
     tls_broker: TlsBroker,
 ) -> None:
     topology = Topology(BrokerSettings(prefix=TLS_PREFIX))
+    files = tls_broker.certified("hub")
     hub = HubSettings(
         prefix=TLS_PREFIX,
         amqp_url=f"amqps://localhost:{tls_broker.amqp_port}/",
-        **{k.removeprefix("MASH_").lower(): v for k, v in tls_broker.certified("hub").items()},
+        tls_ca=Path(files["MASH_TLS_CA"]),
+        tls_cert=Path(files["MASH_TLS_CERT"]),
+        tls_key=Path(files["MASH_TLS_KEY"]),
     )
     async with await connect(hub, "test-hub") as connection:
         await Publisher(connection).publish(
