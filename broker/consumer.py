@@ -222,7 +222,8 @@ class Consumer:
             finally:
                 self.head_start.release(held)
         else:
-            await self.head_start.routine_turn()
+            # Work for a Red contact in hand goes on (answers carry their contact's reference).
+            await self.head_start.routine_turn(message.correlation_id)
             await self._handle(message)
 
     def _observe(self, message: AbstractIncomingMessage, outcome: str, started: float) -> None:

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import sqlite3
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import structlog
 from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
@@ -20,11 +20,11 @@ from broker.connection import connect
 from broker.consumer import TRANSIENT, Consumer, Handler, Rejected
 from broker.credentials import load_credentials
 from broker.head_start import HeadStart
-from broker.identities import check_sender
+from broker.identities import check_role_sender, check_sender
 from broker.publisher import Publisher, PublishFailed
 from broker.replay import replayed_by_operator
 from broker.signing import OPERATOR, SENDER
-from broker.topology import LANES, Lane, Topology, declare
+from broker.topology import LANES, SCREENING, Lane, Topology, declare
 from hub.correlator import Correlator
 from hub.group_commit import GroupCommit
 from hub.monitoring import HubMonitoring
@@ -72,7 +72,12 @@ class HubService:
         self.store = HubStore(settings.db_path)
         self._commits = GroupCommit(self.store, on_commit=self._work_done)
         self.correlator = Correlator(
-            self.store, self.topology, policy or BragPolicy.from_env(), settings.agencies, clock
+            self.store,
+            self.topology,
+            policy or BragPolicy.from_env(),
+            settings.agencies,
+            clock,
+            command_max_age=timedelta(seconds=settings.command_max_age_s),
         )
         self.monitoring = HubMonitoring(self.store, settings, self.correlator.clock)
         self._connection: AbstractRobustConnection | None = None
@@ -210,9 +215,33 @@ class HubService:
             await self.stop()
 
     # Handlers ------------------------------------------------------------------------
+    def _front_door_refusal(self, message: AbstractIncomingMessage) -> Rejected | None:
+        """Why a contact or command may not be taken, before it is read: it came from a broker
+        user other than the screening role's, or asks to be answered somewhere the topology
+        has no reply queue (the hub would otherwise write signed replies into any queue)."""
+        if message.reply_to and not self.topology.is_reply_queue(message.reply_to):
+            return Rejected(
+                "reply-to-not-allowed",
+                f"reply_to {message.reply_to[:100]!r} is not a reply queue"
+                f" ({self.topology.reply_queue('*')} or amq.rabbitmq.reply-to)",
+            )
+        try:
+            check_role_sender(self.settings, message.user_id, SCREENING)
+        except Rejected as refusal:
+            return refusal
+        return None
+
     async def _on_contact(self, message: AbstractIncomingMessage) -> None:
         message_id = message.message_id or ""
         urgent = _urgent(message)
+        refusal = self._front_door_refusal(message)
+        if refusal is not None:
+            # Refused whole, before any effect: dead-lettered with the reason (a replay of
+            # the dead letter, which carries no reply_to, takes the contact in).
+            await self._commits.decide(
+                lambda: self.correlator.refuse_contact(message_id, _sender(message), refusal)
+            )
+            raise refusal
         try:
             contact = decode(message.body, Contact)
             sender = _sender(message)
@@ -250,7 +279,8 @@ class HubService:
             check_sender(self.settings, message.user_id, response.agency)
         message_id, sender = message.message_id or response.response_id, _sender(message)
         if not _urgent(message):
-            await self.head_start.routine_turn()  # again: a Red contact may have come since
+            # Again: a Red contact may have come since (or this one was re-rated to Red).
+            await self.head_start.routine_turn(response.contact_ref)
         outcome = await self._commits.decide(
             lambda: self.correlator.accept_answer(
                 response, message_id, sender, replayed_by=replayed_by
@@ -261,15 +291,30 @@ class HubService:
             self.monitoring.answered(response.request_id)
 
     async def _on_command(self, message: AbstractIncomingMessage) -> None:
+        # Control traffic: never held by a Red contact's head start (the consumer has none)
+        # and decided ahead of the routine work waiting for the same commit, so a re-rating
+        # lands before the answers it should precede.
         command = decode(message.body, ContactCommand)
         message_id, sender = message.message_id or command.command_id, _sender(message)
-        reply = await self._commits.decide(
-            lambda: self.correlator.command(command, message_id, sender)
+        refusal = self._front_door_refusal(message)
+        result = await self._commits.decide(
+            lambda: self.correlator.command(command, message_id, sender, refusal),
+            urgent=True,
         )
-        await self._reply(message, reply)
+        if result.now_red and result.reply.contact_ref is not None:
+            # A Red contact in hand from now on: its packet goes ahead of the routine work.
+            self.head_start.hold(result.reply.contact_ref)
+        await self._reply(message, result.reply)
+        if result.refusal is not None:
+            raise result.refusal
 
     async def _reply(self, message: AbstractIncomingMessage, reply: AvroModel) -> None:
         if not message.reply_to:
+            return
+        if not self.topology.is_reply_queue(message.reply_to):
+            # Never into another queue (the restricted file's, a dead-letter queue) on a
+            # sender's say-so; the message itself was refused for it (_front_door_refusal).
+            log.warning("reply_refused", message_id=message.message_id, reason="not-a-reply-queue")
             return
         try:
             # Through the replies exchange, never the default one (which reaches every queue):

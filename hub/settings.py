@@ -20,3 +20,6 @@ class HubSettings(BrokerSettings):
     outbox_batch: int = Field(256, ge=1)
     # How long, at most, a new Red contact holds the hub's routine work back (broker/head_start).
     red_head_start_s: float = Field(5.0, ge=0)
+    # A command (re-rating) issued longer ago than this is refused as stale, so a captured
+    # command cannot be replayed later (hub.correlator.COMMAND_MAX_AGE).
+    command_max_age_s: float = Field(300.0, gt=0)
