@@ -69,7 +69,8 @@ OPERATOR_ROLE = "operator"
 ALLOCATED_TEAM = "social-care"
 
 
-# RabbitMQ's direct reply-to: a client consuming it is answered without a queue of its own.
+# RabbitMQ's direct reply-to: a client consuming it is answered without a queue of its own,
+# but only through the default exchange, which reaches every queue; the hub does not use it.
 DIRECT_REPLY_TO = "amq.rabbitmq.reply-to"
 
 
@@ -188,12 +189,11 @@ class Topology:
 
     def is_reply_queue(self, name: str) -> bool:
         """Whether the hub may answer to ``name``: one of this MASH's reply queues (one word
-        after ``<prefix>.replies.``) or RabbitMQ's direct reply-to pseudo-queue. Nothing
-        else, so a sender cannot have the hub write into any other queue."""
+        after ``<prefix>.replies.``). Nothing else, so a sender cannot have the hub write
+        into any other queue. Not RabbitMQ's direct reply-to (:data:`DIRECT_REPLY_TO`): it is
+        reached only through the default exchange, which no role may write."""
         token = name.removeprefix(self.reply_queue(""))
-        if token != name:
-            return bool(token) and "." not in token and len(name) <= 255
-        return name == DIRECT_REPLY_TO or name.startswith(DIRECT_REPLY_TO + ".")
+        return token != name and bool(token) and "." not in token and len(name) <= 255
 
     @staticmethod
     def request_key(agency: str, lane: Lane) -> str:

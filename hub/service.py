@@ -223,8 +223,12 @@ class HubService:
             return Rejected(
                 "reply-to-not-allowed",
                 f"reply_to {message.reply_to[:100]!r} is not a reply queue"
-                f" ({self.topology.reply_queue('*')} or amq.rabbitmq.reply-to)",
+                f" ({self.topology.reply_queue('*')})",
             )
+        if replayed_by_operator(self.settings, message.user_id, message.headers) is not None:
+            # An operator's replay of a dead letter (`mash dlq replay`): the front door's own
+            # signature, verified by the consumer, vouches for it instead (audited).
+            return None
         try:
             check_role_sender(self.settings, message.user_id, SCREENING)
         except Rejected as refusal:
@@ -247,8 +251,11 @@ class HubService:
             sender = _sender(message)
             if not urgent:
                 await self.head_start.routine_turn()  # again: a Red contact may have come since
+            replayed_by = replayed_by_operator(self.settings, message.user_id, message.headers)
             accepted = await self._commits.decide(
-                lambda: self.correlator.accept_contact(contact, message_id, sender),
+                lambda: self.correlator.accept_contact(
+                    contact, message_id, sender, replayed_by=replayed_by
+                ),
                 urgent=urgent,
             )
         except (DecodeError, Rejected) as exc:
@@ -297,8 +304,11 @@ class HubService:
         command = decode(message.body, ContactCommand)
         message_id, sender = message.message_id or command.command_id, _sender(message)
         refusal = self._front_door_refusal(message)
+        replayed_by = replayed_by_operator(self.settings, message.user_id, message.headers)
         result = await self._commits.decide(
-            lambda: self.correlator.command(command, message_id, sender, refusal),
+            lambda: self.correlator.command(
+                command, message_id, sender, refusal, replayed_by=replayed_by
+            ),
             urgent=True,
         )
         if result.now_red and result.reply.contact_ref is not None:

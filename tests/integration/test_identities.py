@@ -563,6 +563,43 @@ async def test_an_agencys_answer_refused_by_the_hub_is_recovered_by_the_operator
     assert audit.verify(hub.store.connection)[1] is None
 
 
+async def test_a_contact_refused_by_the_hub_is_taken_in_from_the_operators_replay(
+    mash: Mash, keys: Keys, tmp_path: Path
+) -> None:
+    topology = mash.topology
+    # The hub's copy of the key registry does not have the front door's key yet.
+    hub_ring = tmp_path / "hub-keyring.json"
+    full = Keyring.load(keys.keyring)
+    Keyring(hub_ring, [e for e in full.entries() if e.owner != OPERATOR]).save()
+    hub = await mash.hub(keyring=hub_ring)
+    contact = make_contact(agencies=["police"])
+    async with await mash.connection("screening") as connection:
+        front_door = await signed_publisher(connection, mash.settings("screening"), OPERATOR)
+        await front_door.publish_model(
+            topology.contacts, "routine", contact, message_id=contact.contact_id
+        )
+    refused = await take(f"{topology.contact_queue('routine')}.dead", leave=True)
+    assert refused.headers[REASON] == "unknown-key"
+
+    shutil.copyfile(keys.keyring, hub_ring)
+    operator_key = str(refused.headers[KEY_ID])
+    ring = hub.credentials.verifier.keyring
+
+    def hub_knows_the_front_door() -> bool:
+        ring.refresh()
+        return ring.get(operator_key) is not None
+
+    await wait_for(hub_knows_the_front_door)
+    code, _, err = await run_mash("dlq", "replay", contact.contact_id, env=_operator_env(mash, hub))
+    assert code == 0, err
+
+    await wait_for(lambda: hub.store.ref_for_contact_id(contact.contact_id) is not None)
+    ref = hub.store.ref_for_contact_id(contact.contact_id)
+    [replayed] = [e for e in audit.entries(hub.store.connection) if e.action == "contact-replayed"]
+    assert (replayed.actor, replayed.contact_ref) == (f"{mash.prefix}-operator", ref)
+    assert replayed.detail["message_id"] == contact.contact_id
+
+
 async def test_the_operators_identity_is_accepted_for_replays_only_and_never_as_an_agency(
     mash: Mash,
 ) -> None:
