@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
+import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -21,10 +22,12 @@ from broker.consumer import TRANSIENT, Consumer, Handler, Rejected
 from broker.credentials import load_credentials
 from broker.head_start import HeadStart
 from broker.identities import check_role_sender, check_sender
+from broker.keyring import KeyringError, readable_restricted_keys
 from broker.publisher import Publisher, PublishFailed
 from broker.replay import replayed_by_operator
 from broker.signing import OPERATOR, SENDER
 from broker.topology import LANES, SCREENING, Lane, Topology, declare
+from hub import audit
 from hub.correlator import Correlator
 from hub.group_commit import GroupCommit
 from hub.monitoring import HubMonitoring
@@ -32,13 +35,14 @@ from hub.policy import BragPolicy
 from hub.settings import HubSettings
 from hub.store import OUTBOX_LANES, OUTBOX_ROUTINE, OUTBOX_URGENT, HubStore, OutboxRow
 from schemas.codec import DecodeError, decode, encode
-from schemas.enums import Brag
+from schemas.enums import Brag, HubEventKind
 from schemas.models import (
     AgencyResponse,
     AvroModel,
     CommandReply,
     Contact,
     ContactCommand,
+    HubEvent,
     ScreeningPacket,
 )
 
@@ -69,6 +73,14 @@ class HubService:
         self.settings = settings
         self.topology = Topology(settings)
         self.credentials = load_credentials(settings, "hub")
+        # The hub forwards the restricted file but must never be able to open it.
+        leaked = readable_restricted_keys(settings.key_dir)
+        if leaked:
+            raise KeyringError(
+                f"the hub can read a restricted-file private key ({leaked[0]}); hand it to the "
+                f"keeper of the restricted file ('mash keys export-holder restricted-file DIR "
+                f"--remove') and remove it from {settings.key_dir}"
+            )
         self.store = HubStore(settings.db_path)
         self._commits = GroupCommit(self.store, on_commit=self._work_done)
         self.correlator = Correlator(
@@ -89,6 +101,7 @@ class HubService:
         # lane waiting on a batch of confirms never holds back a more urgent one.
         self._outbox_ready = {lane: asyncio.Event() for lane in OUTBOX_LANES}
         self._stopping = False
+        self._checkpointed: tuple[int, str] | None = None
         self.head_start = HeadStart(settings.red_head_start_s)
         self.ready = asyncio.Event()
 
@@ -162,6 +175,12 @@ class HubService:
         await self._take_waiting_answers()
         self._tasks.append(asyncio.create_task(self._deadline_clock(), name="deadline-clock"))
         await self.monitoring.serve(self._connection, self._consumers, len(routes))
+        # A hub whose only signing key was retired signs nothing and is not ready.
+        signer = self.credentials.signer
+        if self.monitoring.server is not None:
+            self.monitoring.server.checks["signing_key"] = lambda: signer.problem is None
+        self._tasks.append(asyncio.create_task(signer.watch(), name="signing-key-watch"))
+        self._tasks.append(asyncio.create_task(self._audit_checkpoints(), name="audit-checkpoints"))
         self.ready.set()
         log.info(
             "hub_ready",
@@ -192,6 +211,10 @@ class HubService:
         self._stopping = True
         self.head_start.release_all()
         await self._commits.stop()
+        if self._publisher is not None:
+            # The head as the hub leaves it: entries cut off while it is down are then found.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._checkpoint_audit(), 5.0)
         log.info(
             "hub_stopping",
             commits=self._commits.batches,
@@ -400,6 +423,37 @@ class HubService:
             except Exception as exc:  # the loop must outlive any one failure
                 log.error("outbox_relay_error", error=type(exc).__name__)
                 await asyncio.sleep(1.0)
+
+    async def _audit_checkpoints(self) -> None:
+        while not self._stopping:
+            await self._checkpoint_audit()
+            await asyncio.sleep(self.settings.audit_checkpoint_s)
+
+    async def _checkpoint_audit(self) -> None:
+        """Sign the audit log's head and send it off the hub (hub.audit.Checkpoint)."""
+        try:
+            current = audit.head(self.store.connection)
+            if current == self._checkpointed or current[0] == 0:
+                return  # nothing new to vouch for
+            checkpoint = audit.make_checkpoint(self.store.connection, self.credentials.signer)
+            if self.settings.audit_checkpoints is not None:
+                audit.append_checkpoint(self.settings.audit_checkpoints, checkpoint)
+            event = HubEvent(
+                event_id=str(uuid.uuid4()),
+                occurred_at=datetime.fromisoformat(checkpoint.at),
+                kind=HubEventKind.AUDIT_CHECKPOINT,
+                detail=checkpoint.as_detail(),
+            )
+            await self.publisher.publish_model(
+                self.topology.events,
+                HubEventKind.AUDIT_CHECKPOINT.value.lower(),
+                event,
+                message_id=event.event_id,
+            )
+            self._checkpointed = current
+            log.info("audit_checkpoint", entries=checkpoint.count, head=checkpoint.head)
+        except Exception as exc:  # the next period tries again; the log itself is intact
+            log.error("audit_checkpoint_failed", error=type(exc).__name__)
 
     async def _deadline_clock(self) -> None:
         while not self._stopping:

@@ -13,6 +13,10 @@ __all__ = ["HubSettings"]
 
 class HubSettings(BrokerSettings):
     db_path: Path = Path("var/hub.sqlite3")
+    # Signed checkpoints of the audit log's head (hub.audit): how often, and a file they are
+    # appended to, which an operator keeps (or copies) off the hub's machine.
+    audit_checkpoint_s: float = Field(300.0, gt=0)
+    audit_checkpoints: Path | None = None
     # Urgent lanes keep a small prefetch so a Red message is never queued behind many
     # prefetched ones inside the hub itself.
     urgent_prefetch: int = Field(16, ge=1)
