@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from broker.settings import BrokerSettings
+from broker.settings import BrokerSettings, SettingsInvalid
 from broker.stats import ManagementApi, ManagementRefused, management_api
 from tests.tls import TestAuthority
 
 
 def api(**settings: object) -> ManagementApi:
-    found = management_api(BrokerSettings(**settings))  # type: ignore[arg-type]
+    found = management_api(BrokerSettings(**settings))
     assert found is not None
     return found
 
@@ -110,7 +110,7 @@ def test_a_certificate_login_has_no_password_to_give_the_api(tmp_path: Path) -> 
     }
     # Never guest:guest on its behalf.
     with pytest.raises(ManagementRefused, match="certificate login has no password"):
-        management_api(BrokerSettings(**certified))  # type: ignore[arg-type]
+        management_api(BrokerSettings(**certified))
     given = api(**certified, management_url="https://mon:pw@broker.example:15671/")
     assert (given.user, given.password) == ("mon", "pw")
 
@@ -128,7 +128,8 @@ def test_an_explicit_address_and_its_credentials_are_used_as_given() -> None:
 
 def test_management_can_be_turned_off_and_a_malformed_address_is_refused() -> None:
     assert management_api(BrokerSettings(management_url="off")) is None
-    with pytest.raises(ManagementRefused, match="http:// or https://"):
+    # The settings themselves refuse another scheme, before any request could be made.
+    with pytest.raises(SettingsInvalid, match="http:// or https://"):
         management_api(BrokerSettings(management_url="ftp://mq.example/"))
 
 
