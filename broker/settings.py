@@ -76,6 +76,9 @@ class BrokerSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", env_ignore_empty=True)
 
     amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"
+    # Seconds one connection attempt may take, handshake included: a broker that accepts the
+    # connection and never answers is a failure after this, never a hang.
+    connect_timeout: float = Field(10.0, gt=0, le=300)
     # Queue names are at most 255 bytes; the prefix leaves room for the longest suffix.
     prefix: str = Field("mash", max_length=64)
     agencies: tuple[str, ...] = Field(DEFAULT_AGENCIES, min_length=1, max_length=MAX_AGENCIES)
@@ -107,9 +110,13 @@ class BrokerSettings(BaseSettings):
     # Prometheus metrics, /healthz and /readyz for this process; 0 turns them off.
     metrics_port: int = Field(0, ge=0, le=65535)
     metrics_host: str = Field("127.0.0.1", min_length=1, max_length=255)
-    # RabbitMQ's management API for queue rates; empty means the broker's host on port 15672
-    # with the AMQP credentials, "off" means passive declares only.
+    # RabbitMQ's management API for queue rates; empty means the broker's host with the AMQP
+    # credentials (https on 15671 for an amqps:// broker, http on 15672 otherwise), "off"
+    # means passive declares only.
     management_url: str = ""
+    # The API takes the password in every request: over plain HTTP only to a loopback host,
+    # unless this says so (broker.stats.management_api).
+    management_plain_http: bool = False
 
     def __init__(self, **values: Any) -> None:
         # pydantic-settings raises a multi-line ValidationError (or a SettingsError for a

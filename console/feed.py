@@ -19,7 +19,7 @@ import aio_pika
 import structlog
 from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
 
-from broker.connection import connect, connection_url
+from broker.connection import connect
 from broker.consumer import Consumer, Rejected
 from broker.credentials import load_credentials
 from broker.publisher import Publisher
@@ -50,7 +50,7 @@ class ConsoleUnavailable(RuntimeError):
 async def check_broker(settings: BrokerSettings) -> None:
     """Before serving: the broker answers, the screening key is there, and the console's
     queues exist (declared here when this user may; otherwise provisioned)."""
-    from broker.connection import BrokerConfigError
+    from broker.connection import BrokerConfigError, BrokerRefused
     from broker.keyring import KeyringError
 
     try:
@@ -59,11 +59,9 @@ async def check_broker(settings: BrokerSettings) -> None:
         raise ConsoleUnavailable(str(exc)) from None
     topology = Topology(settings)
     try:
-        connection = await asyncio.wait_for(
-            aio_pika.connect(str(connection_url(settings))), timeout=10
-        )
-    except (OSError, TimeoutError, BrokerConfigError, aio_pika.exceptions.AMQPError) as exc:
-        raise ConsoleUnavailable(f"cannot reach the broker: {exc or type(exc).__name__}") from None
+        connection = await connect(settings, "mash-console", quiet=True)
+    except (BrokerRefused, BrokerConfigError) as exc:
+        raise ConsoleUnavailable(str(exc)) from None
     async with connection:
         try:
             channel = await connection.channel()

@@ -46,13 +46,16 @@ class HubClient:
         self._waiting: dict[str, asyncio.Future[CommandReply]] = {}
 
     async def __aenter__(self) -> HubClient:
-        self._connection = await connect(self.settings, self.name)
+        # One bounded attempt; the command says a refusal in one line itself.
+        self._connection = await connect(self.settings, self.name, quiet=True)
         channel = await self._connection.channel()
         if self.settings.declare_topology:
             await declare(channel, self.topology)
         queue = await channel.declare_queue(
             self.topology.reply_queue(uuid.uuid4().hex), exclusive=True, auto_delete=True
         )
+        # The hub replies through the replies exchange under the queue's own name.
+        await queue.bind(self.topology.replies, routing_key=queue.name)
         self._reply_queue = queue.name
         await queue.consume(self._on_reply, no_ack=True)
         self._publisher = Publisher(

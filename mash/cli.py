@@ -323,6 +323,7 @@ def contact_submit(
     timeout: Timeout = 30.0,
 ) -> None:
     """Validate a contact file, send it to the hub and print its MASH reference."""
+    from broker.connection import BrokerConfigError
     from broker.keyring import KeyringError
     from broker.settings import BrokerSettings
     from hub.client import HubClient, HubDidNotAnswer
@@ -359,7 +360,7 @@ def contact_submit(
             "its MASH reference (it is not queued twice)",
             3,
         ) from None
-    except OSError as exc:
+    except (OSError, BrokerConfigError) as exc:
         raise fail(f"cannot reach the broker: {exc}") from None
 
 
@@ -370,6 +371,7 @@ def contact_rerate(
     timeout: Timeout = 30.0,
 ) -> None:
     """Change a contact's BRAG rating; the deadline is recomputed from its arrival time."""
+    from broker.connection import BrokerConfigError
     from broker.keyring import KeyringError
     from broker.settings import BrokerSettings
     from hub.client import HubClient, HubDidNotAnswer
@@ -397,7 +399,7 @@ def contact_rerate(
         asyncio.run(rerate())
     except HubDidNotAnswer:
         raise fail(f"no hub answered within {timeout:g}s; is 'mash hub' running?", 3) from None
-    except OSError as exc:
+    except (OSError, BrokerConfigError) as exc:
         raise fail(f"cannot reach the broker: {exc}") from None
 
 

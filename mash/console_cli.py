@@ -44,11 +44,15 @@ def serve(
 
     from broker.keyring import KeyringError
     from broker.logs import configure_logging
+    from broker.settings import SettingsInvalid
     from console.app import ConsoleSettings, create_app
     from console.feed import ConsoleUnavailable, check_broker
 
     configure_logging(json=True)
-    settings = ConsoleSettings()
+    try:
+        settings = ConsoleSettings()
+    except SettingsInvalid as exc:
+        raise _fail(str(exc), 2) from None
     updates = {
         k: v
         for k, v in (("console_host", host), ("console_port", port), ("console_db", db))
@@ -108,7 +112,12 @@ def user_add(
         password = os.environ["MASH_CONSOLE_PASSWORD"]
     else:
         password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
-    store = ConsoleStore(db or ConsoleSettings().console_db)
+    from broker.settings import SettingsInvalid
+
+    try:
+        store = ConsoleStore(db or ConsoleSettings().console_db)
+    except SettingsInvalid as exc:
+        raise _fail(str(exc), 2) from None
     try:
         Accounts(store).add(name, chosen, password, datetime.now(UTC))
     except ValueError as exc:

@@ -10,7 +10,9 @@ channel, which returns every message to its queue untouched: listing changes not
 
 A replay publishes the message to the exchange and routing key its source queue is bound to
 in the topology table -- the normal path, with confirms -- keeping its message id, so a
-handler that had in fact already applied it sees the id and does nothing twice. Only once
+handler that had in fact already applied it sees the id and does nothing twice, and its
+original signature. Under provisioned users it runs as the ``operator`` role's broker user,
+which the hub accepts for replays only (:mod:`broker.replay`). Only once
 the broker has confirmed the republished message is the dead letter acknowledged (removed).
 Each replay, and each purge, is recorded as a hub event on the events exchange
 (``DEAD_LETTER_REPLAYED``, ``DEAD_LETTERS_PURGED``, with the operator's user name) and as a
@@ -21,6 +23,7 @@ Nothing here reads or prints a message body: it is child data.
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import uuid
 from collections.abc import Callable, Iterable, Mapping
@@ -37,9 +40,18 @@ from aio_pika.abc import (
     AbstractQueue,
 )
 
-from broker.consumer import DETAIL, QUEUE, REASON, REJECTED_AT, REJECTED_BY
+from broker.consumer import (
+    DETAIL,
+    QUEUE,
+    REASON,
+    REJECTED_AT,
+    REJECTED_BY,
+    UNPARSEABLE_REASON,
+)
 from broker.publisher import Publisher
+from broker.replay import REPLAYED_AT, REPLAYED_FROM
 from broker.topology import Topology
+from broker.wire import UNPARSEABLE
 from hub import audit
 from hub.store import HubStore
 from schemas.enums import HubEventKind
@@ -53,8 +65,6 @@ log = structlog.get_logger("mash.ops")
 # Headers that describe a message's death; a replayed message leaves them behind.
 _DEATH_HEADERS = (REASON, DETAIL, QUEUE, REJECTED_AT, REJECTED_BY, "x-death", "x-delivery-count")
 _DEATH_PREFIXES = ("x-first-death-", "x-last-death-")
-REPLAYED_AT = "x-mash-replayed-at"
-REPLAYED_FROM = "x-mash-replayed-from"
 
 
 class NotFound(LookupError):
@@ -119,24 +129,24 @@ class DeadLetter:
         )
         reason = (
             _text(headers.get(REASON))
+            or (UNPARSEABLE_REASON if UNPARSEABLE in headers else "")
             or _text(headers.get("x-first-death-reason"))
             or _text(death.get("reason"))
             or "unknown"
         )
         dead_at: datetime | None = None
-        rejected_at = _text(headers.get(REJECTED_AT))
-        if rejected_at:
-            dead_at = datetime.fromisoformat(rejected_at)
-        elif isinstance(death.get("time"), datetime):
+        with contextlib.suppress(ValueError):  # any broker user may have set this header
+            dead_at = _utc(datetime.fromisoformat(_text(headers.get(REJECTED_AT))))
+        if dead_at is None and isinstance(death.get("time"), datetime):
             dead_at = _utc(death["time"])
-        elif message.timestamp is not None:
+        elif dead_at is None and message.timestamp is not None:
             dead_at = _utc(message.timestamp)
         return cls(
             message_id=message.message_id or "",
             dead_queue=dead_queue,
             source_queue=source,
             reason=reason,
-            detail=_text(headers.get(DETAIL)),
+            detail=_text(headers.get(DETAIL)) or _text(headers.get(UNPARSEABLE)),
             dead_at=dead_at,
             rejected_by=_text(headers.get(REJECTED_BY)) or ("broker" if death else ""),
             type=message.type or "",
@@ -294,8 +304,10 @@ class DeadLetters:
         headers[REPLAYED_AT] = datetime.now(UTC).isoformat()
         headers[REPLAYED_FROM] = letter.dead_queue
         exchange, key = route
-        # No reply_to: whoever waited for a reply has long gone. No user_id: the broker
-        # checks it against the connection's user, which is now the operator's.
+        # No reply_to: whoever waited for a reply has long gone. The user_id is now the
+        # operator's (the broker checks it against the login); with the replay headers, the
+        # receiver takes the original signature, kept unchanged, as proof of origin
+        # (broker.replay).
         await publisher.publish(
             exchange,
             key,

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import aio_pika
 from rich import box
 from rich.console import Console, Group, RenderableType
 from rich.table import Table
@@ -32,6 +31,7 @@ from hub.views import (
     open_readonly,
     reminders_sent_since,
 )
+from ops.connection import BrokerUnreachable, operator_connection
 from schemas.enums import Brag
 
 __all__ = ["Status", "gather_status", "render_status", "span"]
@@ -145,9 +145,10 @@ async def gather_status(
             db.close()
     topology = Topology(settings)
     try:
-        connection = await aio_pika.connect(settings.amqp_url, timeout=5)
-    except (OSError, aio_pika.exceptions.AMQPError, TimeoutError) as exc:
-        status.broker_error = f"cannot reach the broker: {exc or type(exc).__name__}"
+        # MASH_TLS_* as every process uses them: a certificate-only broker is reachable too.
+        connection = await operator_connection(settings, "mash-status")
+    except BrokerUnreachable as exc:
+        status.broker_error = str(exc)
     else:
         async with connection:
             status.queues = await queue_figures(settings, connection, topology.all_queue_names())

@@ -113,7 +113,7 @@ def test_every_component_sends_and_receives_where_the_topology_says(doc: dict[st
         "queue-console-packets",
         "queue-console-events",
         "queue-referrer-feedback",
-        "replies",
+        "queue-replies",
     }
     assert channels("hub", "send") >= {
         "requests-police-urgent",

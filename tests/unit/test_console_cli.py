@@ -3,6 +3,9 @@ input answered in one line with a non-zero exit."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -66,10 +69,14 @@ def test_user_add_refuses_bad_input_in_one_line(
 
 
 def test_serving_without_a_broker_says_so_in_one_line(tmp_path: Path) -> None:
-    code, out = _run(
-        "--db",
-        str(tmp_path / "c.sqlite3"),
-        env={"MASH_AMQP_URL": "amqp://guest:guest@127.0.0.1:1/"},
+    # A process of its own: serving runs an event loop, which the test session's must not share.
+    done = subprocess.run(
+        [sys.executable, "-m", "mash", "console", "--db", str(tmp_path / "c.sqlite3")],
+        env={**os.environ, "MASH_AMQP_URL": "amqp://guest:guest@127.0.0.1:1/"},
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
-    assert code == 1
-    assert out.startswith("error: cannot reach the broker") and len(out.strip().splitlines()) == 1
+    assert done.returncode == 1
+    assert done.stderr.startswith("error: cannot connect mash-console to amqp://127.0.0.1:1")
+    assert len(done.stderr.strip().splitlines()) == 1 and not done.stdout
