@@ -9,6 +9,7 @@ Modules, one idea each:
 - :mod:`console.board`: the board's order, gauges and time left;
 - :mod:`console.packet_view`: a packet laid out for reading;
 - :mod:`console.auth`: accounts, roles, Argon2, login rate limiting, CSRF;
+- :mod:`console.settings`: ``MASH_CONSOLE_*``;
 - :mod:`console.app`: the pages and actions (Starlette, Jinja2, GOV.UK Frontend vendored in
   ``static/govuk`` by ``scripts/vendor-govuk-frontend.sh``).
 """

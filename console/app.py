@@ -20,7 +20,6 @@ from zoneinfo import ZoneInfo
 import structlog
 from argon2 import PasswordHasher
 from jinja2 import Environment, FileSystemLoader, select_autoescape
-from pydantic import Field
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
@@ -35,35 +34,24 @@ from starlette.responses import (
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from broker.settings import BrokerSettings
 from console.auth import Accounts, LoginRefused, Role, csrf_token, csrf_valid
 from console.board import Gauge, build_board, format_left
 from console.feed import Changes, Feed
 from console.packet_view import view_packet
+from console.settings import ConsoleSettings
 from console.store import ConsoleStore
 from hub.client import HubClient, HubDidNotAnswer
 from hub.decisions import DECISION_LABELS
 from hub.policy import BragPolicy
 from schemas.enums import Brag, Decision
 
-__all__ = ["ConsoleSettings", "create_app"]
+__all__ = ["create_app"]
 
 log = structlog.get_logger("mash.console")
 
 _HERE = Path(__file__).resolve().parent
 _UK = ZoneInfo("Europe/London")
 _REF_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-")
-
-
-class ConsoleSettings(BrokerSettings):
-    """``MASH_CONSOLE_*`` and the broker's ``MASH_*`` settings."""
-
-    console_db: Path = Path("var/console.sqlite3")
-    console_host: str = "127.0.0.1"
-    console_port: int = Field(8400, ge=0, le=65535)
-    # Session cookies are Secure (sent over HTTPS only; browsers treat localhost as secure);
-    # off only for a console reached over plain HTTP by another name, which it should not be.
-    console_secure_cookies: bool = True
 
 
 def _now() -> datetime:

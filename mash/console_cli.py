@@ -45,8 +45,9 @@ def serve(
     from broker.keyring import KeyringError
     from broker.logs import configure_logging
     from broker.settings import SettingsInvalid
-    from console.app import ConsoleSettings, create_app
+    from console.app import create_app
     from console.feed import ConsoleUnavailable, check_broker
+    from console.settings import ConsoleSettings
 
     configure_logging(json=True)
     try:
@@ -98,8 +99,8 @@ def user_add(
 ) -> None:
     """Add an account (or set its role and password). The password is asked for, read from
     standard input with --password-stdin, or taken from MASH_CONSOLE_PASSWORD."""
-    from console.app import ConsoleSettings
     from console.auth import Accounts, Role
+    from console.settings import ConsoleSettings
     from console.store import ConsoleStore
 
     try:

@@ -15,7 +15,8 @@ from typing import Any
 import uvicorn
 from playwright.async_api import Browser, Page, async_playwright
 
-from console.app import ConsoleSettings, create_app
+from console.app import create_app
+from console.settings import ConsoleSettings
 from console.store import ConsoleStore
 from hub.settings import HubSettings
 

@@ -14,10 +14,11 @@ from argon2 import PasswordHasher
 from starlette.testclient import TestClient
 
 from broker.consumer import Rejected
-from console.app import ConsoleSettings, create_app
+from console.app import create_app
 from console.auth import LOGIN_LIMIT, Accounts, LoginRefused, Role
 from console.board import Gauge, build_board, format_left
 from console.feed import Changes, Feed
+from console.settings import ConsoleSettings
 from console.store import BoardContact, ConsoleStore
 from hub.policy import BragPolicy
 from schemas.codec import encode
