@@ -3,26 +3,36 @@
 On top of the broker layer's message metrics: the time each agency takes to answer, by
 rating; the agencies that missed a deadline; reminders sent; and, read from the database at
 each scrape, open and overdue contacts by rating and the outbox backlog. ``/readyz`` is
-ready when the broker connection is up, every consumer is attached and the database takes a
-write.
+ready when the broker connection is up, every consumer is attached, the hub holds its
+prefix's lock (:mod:`hub.instance`) and the database is healthy: still the file at its path
+(not deleted or replaced), with room on its disk, and taking a write. A database fault is
+logged when it begins (``database_fault``, with what is wrong) and when it ends.
 """
 
 from __future__ import annotations
 
+import os
+import sqlite3
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
+import structlog
 from aio_pika.abc import AbstractRobustConnection
 
 from broker.consumer import Consumer
 from hub.reminders import SentReminder
 from hub.settings import HubSettings
-from hub.store import HubStore
+from hub.store import DatabaseFault, HubStore
 from hub.views import contact_counts
 from telemetry.metrics import Metrics
 from telemetry.server import OpsServer, broker_connected, consumers_attached, serve
 
-__all__ = ["HubMonitoring"]
+__all__ = ["MIN_FREE_BYTES", "HubMonitoring"]
+
+log = structlog.get_logger("mash.hub")
+
+# Below this much free space the database is as good as full: a batch of contacts would fail.
+MIN_FREE_BYTES = 16 * 1024 * 1024
 
 
 class HubMonitoring:
@@ -34,6 +44,7 @@ class HubMonitoring:
         self.clock = clock
         self.metrics = Metrics("hub")
         self.server: OpsServer | None = None
+        self.database_fault: str | None = None
         for category, doc in (
             ("open", "Contacts waiting for an agency's answer, deadline not yet passed."),
             ("overdue", "Contacts past their deadline with an agency still not answered."),
@@ -59,7 +70,11 @@ class HubMonitoring:
         connection.reconnect_callbacks.add(lambda *_: self.metrics.reconnects.inc())
 
     async def serve(
-        self, connection: AbstractRobustConnection, consumers: Sequence[Consumer], expected: int
+        self,
+        connection: AbstractRobustConnection,
+        consumers: Sequence[Consumer],
+        expected: int,
+        holds_lock: Callable[[], bool] = lambda: True,
     ) -> None:
         self.server = await serve(
             self.settings.metrics_port,
@@ -68,13 +83,34 @@ class HubMonitoring:
             {
                 "broker": lambda: broker_connected(connection),
                 "consumers": lambda: consumers_attached(consumers, expected),
-                "database": self._database_writable,
+                "instance": holds_lock,
+                "database": self.database_healthy,
             },
         )
 
-    def _database_writable(self) -> bool:
-        self.store.probe_write(self.clock())
-        return True
+    def database_healthy(self) -> bool:
+        fault = self._database_fault()
+        if fault != self.database_fault:
+            if fault is None:
+                log.info("database_recovered")
+            else:
+                log.error("database_fault", fault=fault)
+        self.database_fault = fault
+        return fault is None
+
+    def _database_fault(self) -> str | None:
+        """What is wrong with the database, in words an operator can act on; None if nothing."""
+        try:
+            self.store.check_file()
+            free = os.statvfs(self.store.path.parent)
+            if free.f_bavail * free.f_frsize < MIN_FREE_BYTES:
+                return f"the disk holding {self.store.path} is full"
+            self.store.probe_write(self.clock())
+        except DatabaseFault as exc:
+            return str(exc)
+        except (sqlite3.Error, OSError) as exc:
+            return f"{self.store.path} does not take a write ({exc})"
+        return None
 
     async def stop(self) -> None:
         if self.server is not None:

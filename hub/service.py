@@ -1,8 +1,10 @@
 """The running hub: consumers for contacts, answers and commands, the outbox relay, and the
 deadline clock, around one :class:`~hub.correlator.Correlator`.
 
-Start-up order matters: deadlines that passed while the hub was down fire before any
-consumer starts, and the outbox left by a crash is published before new work is taken.
+Start-up order matters: the hub first makes sure it is the only hub of its prefix and that
+its database is the prefix's (:mod:`hub.instance`); deadlines that passed while the hub was
+down fire before any consumer starts, and the outbox left by a crash is published before new
+work is taken.
 """
 
 from __future__ import annotations
@@ -26,10 +28,21 @@ from broker.signing import OPERATOR, SENDER
 from broker.topology import LANES, Lane, Topology, declare
 from hub.correlator import Correlator
 from hub.group_commit import GroupCommit
+from hub.instance import HubInstance, InstanceRefused
 from hub.monitoring import HubMonitoring
 from hub.policy import BragPolicy
 from hub.settings import HubSettings
-from hub.store import OUTBOX_LANES, OUTBOX_ROUTINE, OUTBOX_URGENT, HubStore, OutboxRow
+from hub.store import (
+    OUTBOX_LANES,
+    OUTBOX_ROUTINE,
+    OUTBOX_URGENT,
+    DatabaseFault,
+    DatabaseLock,
+    HubStore,
+    OutboxRow,
+    RefsNotReserved,
+    StoreError,
+)
 from schemas.codec import DecodeError, decode, encode
 from schemas.enums import Brag
 from schemas.models import (
@@ -68,12 +81,32 @@ class HubService:
         self.settings = settings
         self.topology = Topology(settings)
         self.credentials = load_credentials(settings, "hub")
-        self.store = HubStore(settings.db_path)
+        if settings.new_database and settings.db_path.exists():
+            raise StoreError(
+                f"--new asks for a new database, but {settings.db_path} already exists"
+            )
+        # Before the database is opened (opening it may migrate it): nobody else may have it.
+        self._db_lock = DatabaseLock(settings.db_path)
+        self._db_lock.acquire()
+        try:
+            self.store = HubStore(settings.db_path)
+        except BaseException:
+            self._db_lock.release()
+            raise
+        self._db_lock.record_database(self.store)
         self._commits = GroupCommit(self.store, on_commit=self._work_done)
         self.correlator = Correlator(
             self.store, self.topology, policy or BragPolicy.from_env(), settings.agencies, clock
         )
         self.monitoring = HubMonitoring(self.store, settings, self.correlator.clock)
+        self._lost: asyncio.Future[None] | None = None
+        self.instance = HubInstance(
+            self.topology,
+            self.store,
+            new_database=settings.new_database,
+            clock=self.correlator.clock,
+            on_lost=self._instance_lost,
+        )
         self._connection: AbstractRobustConnection | None = None
         self._publisher: Publisher | None = None
         self._lane_publishers: dict[int, Publisher] = {}
@@ -109,6 +142,17 @@ class HubService:
             for lane in OUTBOX_LANES
         }
         self._publisher = self._lane_publishers[OUTBOX_ROUTINE]
+        self._lost = asyncio.get_running_loop().create_future()
+        try:
+            await self.instance.claim(self._connection, self._publisher)
+        except InstanceRefused:
+            await self._connection.close()
+            if self.store.created:
+                self.store.discard()  # created a moment ago, and refused: leave no trace
+            else:
+                self.store.close()
+            self._db_lock.release()
+            raise
         # What a crash left in the outbox goes out first: the relay starts before any consumer.
         self._tasks = [
             asyncio.create_task(self._relay(lane), name=f"outbox-relay-{lane}")
@@ -143,7 +187,8 @@ class HubService:
                 prefetch=prefetch,
                 verifier=self.credentials.verifier,
                 allowed_senders=senders,
-                transient=(*TRANSIENT, sqlite3.OperationalError),
+                # A locked, full or vanished database holds the work in hand, unacknowledged.
+                transient=(*TRANSIENT, sqlite3.OperationalError, DatabaseFault, RefsNotReserved),
                 metrics=self.monitoring.metrics,
                 head_start=None if route_lane is None else self.head_start,
                 urgent=route_lane == "urgent",
@@ -155,7 +200,10 @@ class HubService:
         # each producing an amendment.
         await self._take_waiting_answers()
         self._tasks.append(asyncio.create_task(self._deadline_clock(), name="deadline-clock"))
-        await self.monitoring.serve(self._connection, self._consumers, len(routes))
+        self._tasks.append(asyncio.create_task(self._keep_refs_reserved(), name="refs"))
+        await self.monitoring.serve(
+            self._connection, self._consumers, len(routes), lambda: self.instance.holds_lock
+        )
         self.ready.set()
         log.info(
             "hub_ready",
@@ -196,17 +244,25 @@ class HubService:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await self.instance.stop()
         await self.monitoring.stop()
         if self._connection is not None:
             await self._connection.close()
         self.store.close()
+        self._db_lock.release()
 
     async def run_forever(self) -> None:
         await self.start()
+        assert self._lost is not None
         try:
-            await asyncio.Future()
+            await self._lost  # forever, unless another hub takes the prefix
         finally:
             await self.stop()
+
+    def _instance_lost(self, reason: str) -> None:
+        # Another hub runs on this prefix now: two would issue references and answers twice.
+        if self._lost is not None and not self._lost.done():
+            self._lost.set_exception(InstanceRefused(f"{reason}; this hub stops"))
 
     # Handlers ------------------------------------------------------------------------
     async def _on_contact(self, message: AbstractIncomingMessage) -> None:
@@ -301,6 +357,8 @@ class HubService:
         while True:
             if lane != OUTBOX_URGENT:
                 await self.head_start.routine_turn()
+            # Rows read from a deleted database belong to contacts nobody can follow up.
+            self.store.check_file()
             rows = self.store.outbox(self.settings.outbox_batch, priority=lane)
             if not rows:
                 return total
@@ -336,6 +394,14 @@ class HubService:
             except Exception as exc:  # the loop must outlive any one failure
                 log.error("outbox_relay_error", error=type(exc).__name__)
                 await asyncio.sleep(1.0)
+
+    async def _keep_refs_reserved(self) -> None:
+        while not self._stopping:
+            try:
+                await self.instance.reserve()
+            except Exception as exc:  # contacts wait (RefsNotReserved) until it succeeds
+                log.error("reference_reservation_failed", error=type(exc).__name__)
+            await asyncio.sleep(_CLOCK_TICK)
 
     async def _deadline_clock(self) -> None:
         while not self._stopping:

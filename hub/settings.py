@@ -13,6 +13,9 @@ __all__ = ["HubSettings"]
 
 class HubSettings(BrokerSettings):
     db_path: Path = Path("var/hub.sqlite3")
+    # Start on a new, empty database although this prefix's hub has run before ('mash hub
+    # --new'); refused if the file exists. Without it a missing database stops the hub.
+    new_database: bool = False
     # Urgent lanes keep a small prefetch so a Red message is never queued behind many
     # prefetched ones inside the hub itself.
     urgent_prefetch: int = Field(16, ge=1)
