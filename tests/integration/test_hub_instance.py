@@ -234,7 +234,7 @@ async def test_a_deleted_database_makes_the_hub_unready_and_it_takes_no_work(
     async with HubClient(stack.settings) as client:
         with pytest.raises(TimeoutError):  # held, unacknowledged, not taken into a lost file
             await client.submit(make_contact(), timeout=3)
-    code, out, _ = await mash_cli("status", env=hubs.env())
+    _, out, _ = await mash_cli("status", env=hubs.env())
     assert "was deleted under the running hub" in out
 
 
