@@ -87,7 +87,9 @@ class Mash:
 
     async def hub(self) -> HubService:
         fresh = self.folder / f"hub-{uuid.uuid4().hex[:6]}.sqlite3"  # each test its own state
-        service = HubService(self.settings("hub").model_copy(update={"db_path": fresh}))
+        # Each test's own state on one prefix: a new database on purpose ('mash hub --new').
+        settings = self.settings("hub").model_copy(update={"db_path": fresh, "new_database": True})
+        service = HubService(settings)
         await service.start()
         self.running.append(service)
         return service
