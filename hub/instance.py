@@ -25,10 +25,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -40,14 +38,15 @@ from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractRobus
 from broker.publisher import Publisher
 from broker.topology import Topology
 from hub.store import HubStore, describe_this_process
+from schemas.codec import DecodeError, decode, encode
+from schemas.models import HubInstanceRecord
 
-__all__ = ["RESERVE", "HubInstance", "InstanceRecord", "InstanceRefused"]
+__all__ = ["RESERVE", "HubInstance", "InstanceRefused"]
 
 log = structlog.get_logger("mash.hub")
 
 # Reference numbers reserved on the broker at a time; more are reserved when half are used.
 RESERVE = 1000
-_RECORD_TYPE = "mash.hub.InstanceRecord"
 # How long a hub whose connection dropped keeps trying to take its lock back: the broker may
 # not yet have noticed the old connection is gone (it holds the lock until then).
 _RELOCK_FOR_S = 180.0
@@ -55,40 +54,6 @@ _RELOCK_FOR_S = 180.0
 
 class InstanceRefused(RuntimeError):
     """This hub must not run: another holds the prefix, or the database is not the prefix's."""
-
-
-@dataclass(frozen=True)
-class InstanceRecord:
-    database_id: str
-    database: str
-    instance: str  # "host H pid P started T"
-    refs: dict[int, int] = field(default_factory=dict)  # year -> highest number reserved
-    written_at: int = 0  # ms; the newest record wins if two are ever found
-
-    def encode(self) -> bytes:
-        return json.dumps(
-            {
-                "database_id": self.database_id,
-                "database": self.database,
-                "instance": self.instance,
-                "refs": {str(year): n for year, n in self.refs.items()},
-                "written_at": self.written_at,
-            }
-        ).encode()
-
-    @classmethod
-    def decode(cls, body: bytes) -> InstanceRecord | None:
-        try:
-            data = json.loads(body)
-            return cls(
-                database_id=str(data["database_id"]),
-                database=str(data["database"]),
-                instance=str(data["instance"]),
-                refs={int(year): int(n) for year, n in dict(data.get("refs", {})).items()},
-                written_at=int(data.get("written_at", 0)),
-            )
-        except (ValueError, KeyError, TypeError, AttributeError):
-            return None
 
 
 class HubInstance:
@@ -108,7 +73,7 @@ class HubInstance:
         self.on_lost = on_lost
         self.me = describe_this_process()
         self.holds_lock = False
-        self.record: InstanceRecord | None = None
+        self.record: HubInstanceRecord | None = None
         self._connection: AbstractRobustConnection | None = None
         self._publisher: Publisher | None = None
         self._relocking: asyncio.Task[None] | None = None
@@ -163,13 +128,13 @@ class HubInstance:
 
     async def _take_records(
         self, channel: AbstractChannel
-    ) -> list[tuple[InstanceRecord, AbstractIncomingMessage]]:
+    ) -> list[tuple[HubInstanceRecord, AbstractIncomingMessage]]:
         """Every record waiting (normally one), held unacknowledged until the new one is in."""
         queue = await channel.get_queue(self.topology.hub_instance_queue, ensure=False)
-        found: list[tuple[InstanceRecord, AbstractIncomingMessage]] = []
+        found: list[tuple[HubInstanceRecord, AbstractIncomingMessage]] = []
         for attempt in range(3):
             while (message := await queue.get(no_ack=False, fail=False)) is not None:
-                record = InstanceRecord.decode(message.body)
+                record = _decode(message.body)
                 if record is None:
                     log.warning("hub_instance_record_unreadable", message_id=message.message_id)
                     await message.ack()
@@ -181,7 +146,7 @@ class HubInstance:
             await asyncio.sleep(0.1)
         return found
 
-    async def _peek_record(self) -> InstanceRecord | None:
+    async def _peek_record(self) -> HubInstanceRecord | None:
         assert self._connection is not None
         try:
             async with self._connection.channel() as channel:
@@ -189,14 +154,14 @@ class HubInstance:
                 messages = []
                 while (message := await queue.get(no_ack=False, fail=False)) is not None:
                     messages.append(message)
-                records = [InstanceRecord.decode(m.body) for m in messages]
+                records = [_decode(m.body) for m in messages]
                 for message in messages:
                     await message.nack(requeue=True)
         except aio_pika.exceptions.AMQPError:
             return None
         return _newest([r for r in records if r is not None])
 
-    def _check_database(self, previous: InstanceRecord | None) -> None:
+    def _check_database(self, previous: HubInstanceRecord | None) -> None:
         store = self.store
         if previous is None or previous.database_id == store.database_id:
             return
@@ -214,16 +179,19 @@ class HubInstance:
                 " one, or start a new database with 'mash hub --new'"
             )
 
-    def _continue_numbers(self, previous: InstanceRecord) -> None:
+    def _continue_numbers(self, previous: HubInstanceRecord) -> None:
         """A new database, or one restored from a backup older than the record, continues
         after every number the prefix has reserved: none is issued twice."""
-        for year, reserved in previous.refs.items():
+        for key, reserved in previous.refs.items():
+            year = int(key)
             if reserved > (self.store.ref_ceiling(year) or 0):
                 self.store.reserve_refs(year, reserved, floor=reserved)
                 log.info("hub_references_continue", year=year, after=reserved)
 
     # References ------------------------------------------------------------------------
-    async def reserve(self, *, force: bool = False, previous: InstanceRecord | None = None) -> None:
+    async def reserve(
+        self, *, force: bool = False, previous: HubInstanceRecord | None = None
+    ) -> None:
         """Reserve the next block of this year's references when half the last is used."""
         year = self.clock().year
         issued = self.store.refs_issued(year)
@@ -231,25 +199,25 @@ class HubInstance:
         if not force and ceiling - issued >= RESERVE // 2:
             return
         refs = dict(previous.refs) if previous else {}
-        refs.update(self.store.reserved_years())
-        refs[year] = max(ceiling, issued) + RESERVE
-        record = InstanceRecord(
+        refs.update({str(y): n for y, n in self.store.reserved_years().items()})
+        refs[str(year)] = max(ceiling, issued) + RESERVE
+        record = HubInstanceRecord(
             database_id=self.store.database_id,
             database=str(self.store.path.resolve()),
             instance=self.me,
             refs=refs,
-            written_at=int(datetime.now(UTC).timestamp() * 1000),
+            written_at=datetime.now(UTC),
         )
         assert self._publisher is not None
         # Confirmed by the broker before a single number of the block is issued.
         await self._publisher.publish(
             self.topology.hub_instance_exchange,
             "record",
-            record.encode(),
+            encode(record),
             message_id=str(uuid.uuid4()),
-            type_=_RECORD_TYPE,
+            type_=HubInstanceRecord.avro_name,
         )
-        self.store.reserve_refs(year, refs[year])
+        self.store.reserve_refs(year, refs[str(year)])
         self.record = record
 
     # After a reconnect -----------------------------------------------------------------
@@ -290,5 +258,12 @@ class HubInstance:
                 await self._relocking
 
 
-def _newest(records: list[InstanceRecord]) -> InstanceRecord | None:
+def _decode(body: bytes) -> HubInstanceRecord | None:
+    try:
+        return decode(body, HubInstanceRecord)
+    except DecodeError:
+        return None
+
+
+def _newest(records: list[HubInstanceRecord]) -> HubInstanceRecord | None:
     return max(records, key=lambda r: r.written_at, default=None)

@@ -138,6 +138,7 @@ def test_the_hub_reads_its_own_queues_and_publishes_requests_packets_and_replies
         "boro.hub.answers.urgent",
         "boro.hub.answers.routine",
         "boro.hub.commands",
+        "boro.hub.instance",
     }
     assert exchanges_writable_by("hub") == {
         "boro.requests",
@@ -145,9 +146,13 @@ def test_the_hub_reads_its_own_queues_and_publishes_requests_packets_and_replies
         "boro.events",
         "boro.restricted",
         "boro.allocated",
+        "boro.hub.instance",
         "boro.dead",
     }
     hub = permissions_for(TOPOLOGY, "hub")
+    # The hub may create its exclusive lock queue and nothing else.
+    assert allowed(hub.configure, "boro.hub.lock")
+    assert not allowed(hub.configure, "boro.hub.contacts.urgent")
     assert allowed(hub.write, "amq.default")  # replies to the screening UI's reply queue
     requests = next(t for t in hub.topics if t.exchange == "boro.requests")
     assert allowed(requests.write, "police.urgent")
