@@ -108,7 +108,8 @@ class Harness:
         self._verifier: Verifier | None = None
 
     async def __aenter__(self) -> Harness:
-        self.workdir.mkdir(parents=True)
+        # Owner-only: the hub refuses a database folder other accounts may open.
+        self.workdir.mkdir(parents=True, mode=0o700)
         ring = Keyring(self.settings.keyring)
         ensure_keys(ring, self.settings.key_dir, ["hub", OPERATOR, *self.settings.agencies])
         ring.save()

@@ -49,7 +49,7 @@ log = structlog.get_logger("mash.hub")
 RESERVE = 1000
 # How long a hub whose connection dropped keeps trying to take its lock back: the broker may
 # not yet have noticed the old connection is gone (it holds the lock until then).
-_RELOCK_FOR_S = 180.0
+_RELOCK_FOR_S = 300.0
 
 
 class InstanceRefused(RuntimeError):
