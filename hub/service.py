@@ -391,6 +391,9 @@ class HubService:
             ready.clear()
             try:
                 await self._drain_outbox(lane)
+            except DatabaseFault:
+                self.monitoring.database_healthy()  # logs the fault once, not every second
+                await asyncio.sleep(1.0)
             except Exception as exc:  # the loop must outlive any one failure
                 log.error("outbox_relay_error", error=type(exc).__name__)
                 await asyncio.sleep(1.0)
@@ -416,6 +419,10 @@ class HubService:
                     (t for t in (self.store.next_deadline(), self.store.next_reminder()) if t),
                     default=None,
                 )
+            except DatabaseFault:
+                self.monitoring.database_healthy()  # logs the fault once, not every tick
+                await asyncio.sleep(1.0)
+                upcoming = None
             except Exception as exc:
                 log.error("deadline_clock_error", error=type(exc).__name__)
                 upcoming = None

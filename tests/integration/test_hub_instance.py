@@ -10,6 +10,7 @@ import signal
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import aiohttp
@@ -19,6 +20,8 @@ from hub.client import HubClient
 from hub.instance import RESERVE, InstanceRefused
 from hub.service import HubService
 from hub.settings import HubSettings
+from schemas.codec import encode
+from schemas.models import HubInstanceRecord
 from tests.ops_support import cli_env, free_port, mash_cli
 from tests.support import Stack, make_contact
 
@@ -272,3 +275,35 @@ async def test_the_hub_takes_its_lock_back_after_a_reconnect(stack: Stack, tmp_p
     other = stack.settings.model_copy(update={"db_path": tmp_path / "2" / "hub.sqlite3"})
     with pytest.raises(InstanceRefused, match="another hub is already running"):
         await stack.hub(settings=other)
+
+
+async def test_a_hub_that_finds_another_holding_its_prefix_after_a_reconnect_stops(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hub = await stack.hub()
+    assert hub._lost is not None  # what run_forever waits on: set, the hub stops
+    # Another hub took the prefix while this one's connection was down: it holds the lock and
+    # has written its own record.
+    other = HubInstanceRecord(
+        database_id="another-database",
+        database="/elsewhere/hub.sqlite3",
+        instance="host elsewhere pid 4242 started 2026-12-04T21:00:00+00:00",
+        written_at=datetime.now(UTC),
+    )
+    await hub.publisher.publish(
+        stack.topology.hub_instance_exchange,
+        "record",
+        encode(other),
+        message_id="other-record",
+        type_=HubInstanceRecord.avro_name,
+    )
+
+    async def locked_by_the_other() -> bool:
+        return False
+
+    monkeypatch.setattr(hub.instance, "_lock", locked_by_the_other)
+    hub.instance._reconnected()
+
+    with pytest.raises(InstanceRefused, match=r"another hub took prefix .* pid 4242"):
+        await asyncio.wait_for(asyncio.shield(hub._lost), 10)
+    assert not hub.instance.holds_lock
