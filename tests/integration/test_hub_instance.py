@@ -16,6 +16,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from hub import monitoring
 from hub.client import HubClient
 from hub.instance import RESERVE, InstanceRefused
 from hub.service import HubService
@@ -307,3 +308,20 @@ async def test_a_hub_that_finds_another_holding_its_prefix_after_a_reconnect_sto
     with pytest.raises(InstanceRefused, match=r"another hub took prefix .* pid 4242"):
         await asyncio.wait_for(asyncio.shield(hub._lost), 10)
     assert not hub.instance.holds_lock
+
+
+async def test_a_full_disk_makes_the_hub_unready(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    port = free_port()
+    settings = stack.settings.model_copy(update={"metrics_port": port})
+    hub = await stack.hub(settings=settings)
+    readyz = f"http://127.0.0.1:{port}/readyz"
+    assert await _status(readyz) == 200
+
+    # The disk is as full as this machine's is empty: nothing it has left is enough.
+    free = os.statvfs(settings.db_path.parent)
+    monkeypatch.setattr(monitoring, "MIN_FREE_BYTES", free.f_bavail * free.f_frsize + 1)
+
+    assert await _status(readyz) == 503
+    assert hub.monitoring.database_fault == f"the disk holding {settings.db_path} is full"
