@@ -226,7 +226,10 @@ def render_status(status: Status, console: Console) -> None:
                 str(q.consumers),
                 _rate(q.in_rate),
                 _rate(q.out_rate),
-                style="red" if q.consumers == 0 and not q.name.endswith("ops.events") else None,
+                # Events are read when wanted; the hub's instance record is read at its start.
+                style="red"
+                if q.consumers == 0 and not q.name.endswith(("ops.events", "hub.instance"))
+                else None,
             )
         parts.append(queues)
 
