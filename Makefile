@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck schemas-check asyncapi broker faults bench clean
+.PHONY: demo test lint typecheck schemas-check rules-check promtool asyncapi broker faults bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,11 +36,20 @@ typecheck: $(STAMP)
 schemas-check: $(STAMP)
 	$(BIN)/mash schemas check
 
+# promtool and the Prometheus server (Debian's `prometheus` package), installed where missing.
+promtool:
+	@monitoring/ensure-promtool.sh
+
+# The alert rules load, and each alert fires (and stays quiet) as its unit tests say.
+rules-check: promtool
+	promtool check rules monitoring/prometheus/alerts.yml
+	promtool test rules monitoring/prometheus/alerts_test.yml
+
 # Regenerate docs/asyncapi.yaml after a change to the topology or the schemas.
 asyncapi: $(STAMP)
 	$(BIN)/mash asyncapi --output docs/asyncapi.yaml
 
-test: $(STAMP) test-broker lint typecheck schemas-check
+test: $(STAMP) test-broker promtool lint typecheck schemas-check rules-check
 	$(BIN)/pytest -q
 
 # Every fault class with 500 contacts each, one table at the end (about 10 minutes).

@@ -3,6 +3,7 @@ separate package can add an agency without editing mash-hub."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.metadata import entry_points
@@ -14,6 +15,7 @@ __all__ = [
     "GROUP",
     "InstalledAdapter",
     "UnknownAgency",
+    "data_variable",
     "installed_adapters",
     "installed_agencies",
     "load_agency",
@@ -21,7 +23,15 @@ __all__ = [
 
 GROUP = "mash.adapters"
 
-AgencyFactory = Callable[[], Agency]
+AgencyFactory = Callable[..., Agency]
+"""An agency's class (or function): called with no argument it reads its built-in sample
+export; called with a folder, that agency's own export in the same shape."""
+
+
+def data_variable(name: str) -> str:
+    """The environment variable naming an agency's export folder: ``MASH_POLICE_DATA``,
+    ``MASH_SOCIAL_CARE_DATA`` (a hyphen is not allowed in a variable name)."""
+    return f"MASH_{re.sub(r'[^A-Z0-9]', '_', name.upper())}_DATA"
 
 
 class UnknownAgency(LookupError):

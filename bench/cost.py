@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from adapters.kit.service import response_id_for
 from adapters.police import PoliceAgency
 from bench.workload import BenchKeys
-from broker.keyring import RESTRICTED_OWNER, Keyring, load_private_key
+from broker.keyring import RESTRICTED_OWNER, Keyring, default_restricted_dir, load_private_key
 from broker.sealed import open_sealed, seal
 from broker.signing import Verifier, signer_for
 from hub.intake import load_contact_file
@@ -73,7 +73,7 @@ def measure_cost(keys: BenchKeys, iterations: int = 2000) -> CostResult:
     verifier = Verifier(keyring)
     restricted_key = keyring.current(RESTRICTED_OWNER, "restricted")
     recipient = restricted_key.x25519()
-    private = load_private_key(keys.key_dir, restricted_key.key_id)
+    private = load_private_key(default_restricted_dir(keys.key_dir), restricted_key.key_id)
     if not isinstance(private, X25519PrivateKey):
         raise RuntimeError(f"{restricted_key.key_id} is not the restricted file's X25519 key")
 

@@ -22,7 +22,7 @@ from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
 
 from broker.head_start import HeadStart
 from broker.publisher import Publisher, PublishFailed
-from broker.signing import SignatureRefused, Verifier
+from broker.signing import SignatureRefused, SigningKeyUnavailable, Verifier
 from broker.topology import Topology
 from schemas.codec import DecodeError
 from telemetry import tracing
@@ -48,8 +48,13 @@ class ConsumeRefused(PermissionError):
 
 
 # Failures of the infrastructure, not of the message: worth waiting out. A component adds
-# its own (the hub: a locked or full database).
-TRANSIENT: tuple[type[BaseException], ...] = (PublishFailed, ConnectionError)
+# its own (the hub: a locked or full database). A retired signing key with no successor is
+# one: the answer is held until an operator generates a key, never reported as sent.
+TRANSIENT: tuple[type[BaseException], ...] = (
+    PublishFailed,
+    ConnectionError,
+    SigningKeyUnavailable,
+)
 
 
 class Rejected(Exception):
@@ -222,7 +227,8 @@ class Consumer:
             finally:
                 self.head_start.release(held)
         else:
-            await self.head_start.routine_turn()
+            # Work for a Red contact in hand goes on (answers carry their contact's reference).
+            await self.head_start.routine_turn(message.correlation_id)
             await self._handle(message)
 
     def _observe(self, message: AbstractIncomingMessage, outcome: str, started: float) -> None:

@@ -12,6 +12,11 @@ routine or event rows: the broker holds them (the prefetch bounds what is held i
 
 A Red contact can wait up to four hours for a silent agency, and the routine work must not
 wait that long: each Red contact holds the routine work back for at most ``limit`` seconds.
+
+A held contact's own work never waits for the head start, whichever lane it came on: a contact
+re-rated to Red is held from the re-rating on, and the answers its agencies gave while it was
+still Amber (on the routine lane, perhaps held back by another Red contact) go straight in.
+Re-ratings themselves are control traffic and never wait (``hub.service``).
 """
 
 from __future__ import annotations
@@ -30,6 +35,9 @@ class HeadStart:
         self._held: dict[str, float] = {}  # contact ref -> when its head start ends
         self._open = asyncio.Event()
         self._open.set()
+        # Set and replaced on every change, so a waiter for one contact's turn re-checks when
+        # that contact becomes held, not only when every hold ends.
+        self._changed = asyncio.Event()
         self._timer: asyncio.TimerHandle | None = None
 
     @property
@@ -52,10 +60,14 @@ class HeadStart:
         self._held.clear()
         self._update()
 
-    async def routine_turn(self) -> None:
-        """Return when routine work may go on."""
-        if not self._open.is_set():
-            await self._open.wait()
+    def held(self, ref: str | None) -> bool:
+        """Whether ``ref`` is a Red contact in hand (its own work never waits)."""
+        return ref is not None and ref in self._held
+
+    async def routine_turn(self, ref: str | None = None) -> None:
+        """Return when routine work (for contact ``ref``, when known) may go on."""
+        while not self._open.is_set() and not self.held(ref):
+            await self._changed.wait()
 
     def _update(self) -> None:
         now = self.clock()
@@ -64,6 +76,8 @@ class HeadStart:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()
         if not self._held:
             self._open.set()
             return

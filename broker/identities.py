@@ -18,7 +18,8 @@ hand, so a queue added to the table is closed to everyone until a reader is name
 - **topic**: on topic exchanges, the routing keys the role may use: each role may
   dead-letter only into the dead-letter queues of the queues it reads.
 
-The hub then refuses an answer whose claimed agency is not its sender's (:func:`check_sender`).
+The hub then refuses an answer whose claimed agency is not its sender's (:func:`check_sender`),
+and a contact or command that the screening role's user did not send (:func:`check_role_sender`).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ __all__ = [
     "agency_for_user",
     "agency_user",
     "all_permissions",
+    "check_role_sender",
     "check_sender",
     "permissions_for",
     "user_name",
@@ -162,4 +164,21 @@ def check_sender(settings: BrokerSettings, user_id: str | None, agency: str) -> 
     raise Rejected(
         "broker-user-mismatch",
         f"answer as {agency} sent by broker user {user_id or '(none)'}, expected {expected}",
+    )
+
+
+def check_role_sender(settings: BrokerSettings, user_id: str | None, role: str) -> None:
+    """Refuse (dead-letter) a message that only ``role`` may send, sent by another broker user.
+
+    Contacts and commands come from the screening role (the front door signs them as the
+    operator). The broker's permissions already keep agencies off those exchanges; this is
+    the hub's own check of the same rule, so a permission granted by mistake is not enough.
+    As in :func:`check_sender`, the hub's own user passes (local development as ``guest``).
+    """
+    expected = user_name(settings, role)
+    if user_id == expected or (user_id is not None and user_id == broker_user(settings)):
+        return
+    raise Rejected(
+        "broker-user-not-allowed",
+        f"only {expected} may send this; sent by broker user {user_id or '(none)'}",
     )

@@ -45,6 +45,9 @@ class BrokerSettings(BaseSettings):
     # The public key registry every process reads, and this process's own private keys.
     keyring: Path = Path("var/keys/keyring.json")
     key_dir: Path = Path("var/keys/private")
+    # The restricted file's private keys: only its keeper's, never inside key_dir (the hub
+    # refuses to start if it can read one there).
+    restricted_key_dir: Path = Path("var/keys/restricted-file")
     # Which key this process signs with; by default its owner's newest active signing key.
     signing_key: str | None = None
     # Prometheus metrics, /healthz and /readyz for this process; 0 turns them off.

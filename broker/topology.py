@@ -32,6 +32,7 @@ from schemas.enums import Brag
 
 __all__ = [
     "ALLOCATED_TEAM",
+    "DIRECT_REPLY_TO",
     "HUB",
     "LANES",
     "RESTRICTED",
@@ -56,6 +57,10 @@ RESTRICTED = "restricted"  # the keeper of the restricted file, and nobody else
 # The agency whose social workers and lead professionals take contacts about children already
 # allocated to them; it reads the allocated queue when it is one of this MASH's agencies.
 ALLOCATED_TEAM = "social-care"
+
+
+# RabbitMQ's direct reply-to: a client consuming it is answered without a queue of its own.
+DIRECT_REPLY_TO = "amq.rabbitmq.reply-to"
 
 
 def lane_for(brag: Brag) -> Lane:
@@ -180,6 +185,15 @@ class Topology:
         """A private, exclusive queue for the hub's replies to one client (not in the table:
         it lives as long as the client's connection)."""
         return self.name(f"replies.{token}")
+
+    def is_reply_queue(self, name: str) -> bool:
+        """Whether the hub may answer to ``name``: one of this MASH's reply queues (one word
+        after ``<prefix>.replies.``) or RabbitMQ's direct reply-to pseudo-queue. Nothing
+        else, so a sender cannot have the hub write into any other queue."""
+        token = name.removeprefix(self.reply_queue(""))
+        if token != name:
+            return bool(token) and "." not in token and len(name) <= 255
+        return name == DIRECT_REPLY_TO or name.startswith(DIRECT_REPLY_TO + ".")
 
     @staticmethod
     def request_key(agency: str, lane: Lane) -> str:

@@ -13,10 +13,12 @@ Entries carry labels (date, source, category, rating, outcome), never the concer
 
 **The same child.** Earlier contacts are found by the children they were about (subjects
 with role CHILD, UNBORN or SIBLING), with the rule the adapters use
-(:mod:`adapters.kit.matching`): the same NHS number, Unique Pupil Number or local authority
-child id is the same child; a different one of the same kind is a different child, whatever
-the names say; otherwise the same date of birth and a name similarity of at least
-``SIMILARITY_THRESHOLD`` is the same child.
+(:mod:`adapters.kit.matching`): a different NHS number, Unique Pupil Number or local
+authority child id of the same kind is a different child, whatever the names say; otherwise
+it is the same child only when the date of birth is the same and the names are the same
+(``same_name``: alike as whole names and as given names). A shared identifier alone links
+nothing: an identifier copied onto the wrong child's contact would otherwise put another
+child's history in this child's packet.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from zoneinfo import ZoneInfo
 
-from adapters.kit.matching import SIMILARITY_THRESHOLD, name_similarity, normalise_name
+from adapters.kit.matching import normalise_name, same_name
 from hub.allocation import social_care_findings
 from hub.store import ContactRow, HubStore, SubjectKeys
 from schemas.codec import decode
@@ -76,21 +78,13 @@ def subject_keys(contact: Contact) -> list[SubjectKeys]:
 
 def same_child(a: SubjectKeys, b: SubjectKeys) -> bool:
     """The rule in the module docstring."""
-    shared = False
     for kind in _STRONG:
         mine, theirs = getattr(a, kind), getattr(b, kind)
-        if mine is not None and theirs is not None:
-            if mine != theirs:
-                return False  # two identifiers of one kind are two children
-            shared = True
-    if shared:
-        return True
+        if mine is not None and theirs is not None and mine != theirs:
+            return False  # two identifiers of one kind are two children
     if a.date_of_birth is None or a.date_of_birth != b.date_of_birth:
         return False
-    if not (a.given_name and a.family_name and b.given_name and b.family_name):
-        return False
-    similarity = name_similarity(a.given_name, a.family_name, b.given_name, b.family_name)
-    return similarity >= SIMILARITY_THRESHOLD
+    return same_name(a.given_name, a.family_name, b.given_name, b.family_name)
 
 
 def _hub_entries(

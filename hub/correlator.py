@@ -10,6 +10,15 @@ packet carries the contact's chronology of earlier concerns (:mod:`hub.chronolog
 Completion follows the aggregator pattern: a contact's packet is published when every agency
 asked has answered (``COMPLETE``) or when its deadline passes (``DEADLINE``, naming the
 silent agencies); an answer that arrives after a packet went out produces an ``AMENDMENT``.
+Whether an answer was late is decided by the hub's own clock when it takes the answer in; the
+agency's ``responded_at`` is kept in the answer for information only.
+
+Each signed message has its effect at most once. A contact's effect is keyed on its
+``contact_id`` and an answer's on its request (a request is answered once); a command has no
+such key (Amber to Red and back to Amber again is a real history), so a command's message id
+is recorded as handled whatever its outcome, applied, unchanged or refused, and a command is
+refused when it is stale: issued more than ``command_max_age`` ago, or before the contact's
+last change. Every refusal is written to the audit log and dead-lettered with its reason.
 """
 
 from __future__ import annotations
@@ -18,7 +27,7 @@ import sqlite3
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 import structlog
@@ -50,11 +59,18 @@ from schemas.models import (
 from telemetry import tracing
 from telemetry.metrics import AGENCY_HEADER
 
-__all__ = ["Accepted", "AnswerOutcome", "Correlator"]
+__all__ = ["COMMAND_MAX_AGE", "Accepted", "AnswerOutcome", "CommandResult", "Correlator"]
 
 log = structlog.get_logger("mash.hub")
 
 _PACKET_NAMESPACE = uuid.UUID("6f1d3c1e-4a8b-4f0e-9a57-0b1e6d2f7c11")
+
+# A command older than this is refused: an operator re-rates what is on the screen now, and a
+# captured command must not be usable later (MASH_COMMAND_MAX_AGE_S).
+COMMAND_MAX_AGE = timedelta(minutes=5)
+# How far ahead of the hub's clock an operator's clock may run before a command is refused as
+# not yet issued (otherwise a clock far ahead would make commands that never go stale).
+_CLOCK_SKEW = timedelta(minutes=1)
 
 
 @dataclass(frozen=True)
@@ -66,6 +82,17 @@ class Accepted:
 
 
 AnswerOutcome = Literal["recorded", "duplicate"]
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    """What a command did: the reply for its sender and, when refused, why (the caller
+    dead-letters it after the refusal is committed)."""
+
+    reply: CommandReply
+    refusal: Rejected | None = None
+    # Re-rated to Red with agencies still working on it: a Red contact in hand from now on.
+    now_red: bool = False
 
 
 def _priority(model: AvroModel) -> int:
@@ -87,12 +114,14 @@ class Correlator:
         policy: BragPolicy,
         agencies: Sequence[str],
         clock: Callable[[], datetime] = _now,
+        command_max_age: timedelta = COMMAND_MAX_AGE,
     ) -> None:
         self.store = store
         self.topology = topology
         self.policy = policy
         self.agencies = tuple(agencies)
         self.clock = clock
+        self.command_max_age = command_max_age
         self.reminders = Reminders(self)
 
     # Outgoing messages ---------------------------------------------------------------
@@ -332,9 +361,10 @@ class Correlator:
             if request.answered_at is not None:
                 self.store.mark_seen(db, message_id, now)
                 return "duplicate"
-            # The agency's signed answer time decides: an answer given in time is not late
-            # because the hub was down or busy when it arrived.
-            late = response.responded_at > row.deadline
+            # The hub's receipt time decides: the agency's responded_at is its own clock's
+            # word and could be backdated. (Answers that waited on the broker while the hub
+            # was down are taken in at start-up, before any deadline is judged.)
+            late = now > row.deadline
             restricted_reference = None
             if response.restricted is not None:
                 restricted_reference = self._file_restricted(db, response, now)
@@ -508,30 +538,56 @@ class Correlator:
             fired.append(ref)
         return fired
 
+    def refuse_contact(self, message_id: str, sender: str, refusal: Rejected) -> None:
+        """Audit a contact refused before it was read (its broker user, its reply_to). Not
+        recorded as handled: the contact's own id keys its effect, and a replay of the dead
+        letter (without the reply_to) must still take it in."""
+        with self.store.transaction() as db:
+            audit.append(
+                db,
+                sender,
+                "contact-refused",
+                None,
+                self.clock(),
+                reason=refusal.reason,
+                message_id=message_id,
+            )
+        log.warning("contact_refused", message_id=message_id, reason=refusal.reason)
+
     def command(
-        self, command: ContactCommand, message_id: str, sender: str = "operator"
-    ) -> CommandReply:
-        row = self.store.contact(command.contact_ref)
-        if row is None:
-            return CommandReply(
-                command_id=command.command_id,
-                ok=False,
-                contact_ref=command.contact_ref,
-                error=f"unknown reference {command.contact_ref}",
-            )
-        if command.brag is None:
-            return CommandReply(
-                command_id=command.command_id, ok=False, error="a re-rating needs a rating"
-            )
-        if self.store.seen(message_id) or row.brag is command.brag:
-            return CommandReply(
-                command_id=command.command_id,
-                ok=True,
-                contact_ref=row.ref,
-                brag=row.brag,
-                deadline=row.deadline,
-            )
+        self,
+        command: ContactCommand,
+        message_id: str,
+        sender: str = "operator",
+        refusal: Rejected | None = None,
+    ) -> CommandResult:
+        """Apply a command, or refuse it; either way its message id is recorded as handled.
+
+        ``refusal`` is a reason found before the command was read (the broker user that sent
+        it, where it asked to be answered): it is recorded and audited like any other.
+        """
         now = self.clock()
+        row = self.store.contact(command.contact_ref)
+        if self.store.seen(message_id):
+            refusal = Rejected("replayed-command", f"message {message_id} was handled already")
+        elif refusal is None:
+            refusal = self._stale(command, row, now)
+        if refusal is not None:
+            return self._refuse(command, message_id, sender, refusal, now)
+        assert row is not None and command.brag is not None  # _stale refuses both
+        if row.brag is command.brag:
+            # Nothing to change, but handled all the same: a replay must not find it new.
+            with self.store.transaction() as db:
+                self.store.mark_seen(db, message_id, now)
+            return CommandResult(
+                CommandReply(
+                    command_id=command.command_id,
+                    ok=True,
+                    contact_ref=row.ref,
+                    brag=row.brag,
+                    deadline=row.deadline,
+                )
+            )
         deadline = self.policy.deadline(row.received_at, command.brag)
         with self.store.transaction() as db:
             self.store.update_contact(db, row.ref, brag=command.brag, deadline=deadline)
@@ -545,6 +601,7 @@ class Correlator:
                 previous=row.brag.value,
                 brag=command.brag.value,
                 deadline=deadline.isoformat(),
+                command_id=command.command_id,
             )
             contact = decode(row.body, Contact)
             outstanding = [r for r in self.store.requests_for(row.ref) if r.answered_at is None]
@@ -581,10 +638,86 @@ class Correlator:
             brag=command.brag.value,
             outstanding=len(outstanding),
         )
-        return CommandReply(
-            command_id=command.command_id,
-            ok=True,
-            contact_ref=row.ref,
-            brag=command.brag,
-            deadline=deadline,
+        return CommandResult(
+            CommandReply(
+                command_id=command.command_id,
+                ok=True,
+                contact_ref=row.ref,
+                brag=command.brag,
+                deadline=deadline,
+            ),
+            now_red=command.brag is Brag.RED
+            and bool(outstanding)
+            and not row.deadline_done
+            and row.packet_version == 0,
         )
+
+    def _stale(
+        self, command: ContactCommand, row: ContactRow | None, now: datetime
+    ) -> Rejected | None:
+        """Why this command may not take effect now, or None."""
+        if row is None:
+            return Rejected("unknown-reference", f"unknown reference {command.contact_ref}")
+        if command.brag is None:
+            return Rejected("bad-command", "a re-rating needs a rating")
+        issued = command.issued_at
+        if issued > now + _CLOCK_SKEW:
+            return Rejected(
+                "stale-command",
+                f"command issued at {issued.isoformat()}, ahead of the hub's clock"
+                f" ({now.isoformat()}); check the sender's clock",
+            )
+        if now - issued > self.command_max_age:
+            return Rejected(
+                "stale-command",
+                f"command issued at {issued.isoformat()}, more than"
+                f" {self.command_max_age.total_seconds():g}s ago",
+            )
+        last_change = max(at for at, _, _ in self.store.rating_changes(row.ref))
+        if issued < last_change:
+            return Rejected(
+                "stale-command",
+                f"command issued at {issued.isoformat()}, before the contact's last change"
+                f" at {last_change.isoformat()}",
+            )
+        return None
+
+    def _refuse(
+        self,
+        command: ContactCommand,
+        message_id: str,
+        sender: str,
+        refusal: Rejected,
+        now: datetime,
+    ) -> CommandResult:
+        known = self.store.contact(command.contact_ref) is not None
+        with self.store.transaction() as db:
+            # Recorded even when refused: the same message must not succeed later, when the
+            # reference exists or the check that refused it no longer would.
+            if not self.store.seen(message_id):
+                self.store.mark_seen(db, message_id, now)
+            audit.append(
+                db,
+                sender,
+                "command-refused",
+                command.contact_ref if known else None,
+                now,
+                reason=refusal.reason,
+                command_id=command.command_id,
+                message_id=message_id,
+                reference=command.contact_ref,
+                issued_at=command.issued_at.isoformat(),
+            )
+        log.warning(
+            "command_refused",
+            ref=command.contact_ref,
+            command_id=command.command_id,
+            reason=refusal.reason,
+        )
+        reply = CommandReply(
+            command_id=command.command_id,
+            ok=False,
+            contact_ref=command.contact_ref if known else None,
+            error=refusal.detail or refusal.reason,
+        )
+        return CommandResult(reply, refusal)

@@ -2,15 +2,19 @@
 
 On top of the broker layer's message metrics: the time each agency takes to answer, by
 rating; the agencies that missed a deadline; reminders sent; and, read from the database at
-each scrape, open and overdue contacts by rating and the outbox backlog. ``/readyz`` is
-ready when the broker connection is up, every consumer is attached, the hub holds its
-prefix's lock (:mod:`hub.instance`) and the database is healthy: still the file at its path
-(not deleted or replaced), with room on its disk, and taking a write. A database fault is
-logged when it begins (``database_fault``, with what is wrong) and when it ends.
+each scrape, open and overdue contacts by rating, the seconds left to the nearest open
+deadline by rating, the age of each agency's oldest open request and the outbox backlog.
+``/readyz`` is ready when the broker connection is up, every consumer is attached, the hub
+holds its prefix's lock (:mod:`hub.instance`) and the database is healthy: still the file at
+its path (not deleted or replaced), with room on its disk, and taking a write; ``mash_ready``
+tells Prometheus the same at each scrape, so an alert sees a hub that still serves metrics
+but is not ready. A database fault is logged when it begins (``database_fault``, with what
+is wrong) and when it ends.
 """
 
 from __future__ import annotations
 
+import inspect
 import os
 import sqlite3
 from collections.abc import Callable, Sequence
@@ -23,7 +27,8 @@ from broker.consumer import Consumer
 from hub.reminders import SentReminder
 from hub.settings import HubSettings
 from hub.store import DatabaseFault, HubStore
-from hub.views import contact_counts
+from hub.views import contact_counts, nearest_open_deadlines, oldest_open_requests
+from schemas.enums import Brag
 from telemetry.metrics import Metrics
 from telemetry.server import OpsServer, broker_connected, consumers_attached, serve
 
@@ -45,6 +50,14 @@ class HubMonitoring:
         self.metrics = Metrics("hub")
         self.server: OpsServer | None = None
         self.database_fault: str | None = None
+        # Every agency and rating starts at zero: Prometheus's increase() and rate() cannot
+        # see a series that first appears at 1, so the first answer, missed deadline or
+        # reminder of each would go uncounted on the dashboard and in the alerts.
+        for agency in settings.agencies:
+            for brag in Brag:
+                self.metrics.answer_time.labels(agency, brag.value)
+                self.metrics.deadlines_missed.labels(agency, brag.value)
+                self.metrics.reminders_sent.labels(agency, brag.value)
         for category, doc in (
             ("open", "Contacts waiting for an agency's answer, deadline not yet passed."),
             ("overdue", "Contacts past their deadline with an agency still not answered."),
@@ -58,6 +71,23 @@ class HubMonitoring:
             [],
             lambda: {(): float(store.outbox_size())},
         )
+        # What the alert rules in monitoring/prometheus/ watch: a Red deadline near with
+        # agencies outstanding, and an agency waited on longer than usual.
+        self.metrics.gauge_from(
+            "mash_next_deadline_seconds",
+            "Seconds to the nearest deadline of an open contact (an agency still to answer).",
+            ["brag"],
+            self._next_deadline,
+        )
+        self.metrics.gauge_from(
+            "mash_oldest_request_seconds",
+            "Age of the agency's oldest unanswered request on an open contact.",
+            ["agency", "brag"],
+            self._oldest_request,
+        )
+        self.metrics.gauge_from(
+            "mash_ready", "1 when /readyz would answer ready, else 0.", [], self._ready
+        )
 
     def _counts(self, category: str) -> Callable[[], dict[tuple[str, ...], float]]:
         def read() -> dict[tuple[str, ...], float]:
@@ -65,6 +95,39 @@ class HubMonitoring:
             return {(brag.value,): float(n) for brag, n in counts.items()}
 
         return read
+
+    def _next_deadline(self) -> dict[tuple[str, ...], float]:
+        now = self.clock()
+        return {
+            (brag.value,): (deadline - now).total_seconds()
+            for brag, deadline in nearest_open_deadlines(self.store.db, now).items()
+        }
+
+    def _oldest_request(self) -> dict[tuple[str, ...], float]:
+        now = self.clock()
+        return {
+            (agency, brag.value): (now - sent).total_seconds()
+            for (agency, brag), sent in oldest_open_requests(self.store.db, now).items()
+        }
+
+    def _ready(self) -> dict[tuple[str, ...], float]:
+        # The same checks as /readyz, run at each scrape. The hub's checks are synchronous;
+        # one that is not cannot be awaited inside a scrape, so it counts as not ready
+        # rather than passing unchecked.
+        if self.server is None:
+            return {(): 0.0}
+        for check in self.server.checks.values():
+            try:
+                outcome = check()
+            except Exception:
+                return {(): 0.0}
+            if inspect.isawaitable(outcome):
+                if inspect.iscoroutine(outcome):
+                    outcome.close()
+                return {(): 0.0}
+            if not outcome:
+                return {(): 0.0}
+        return {(): 1.0}
 
     def watch(self, connection: AbstractRobustConnection) -> None:
         connection.reconnect_callbacks.add(lambda *_: self.metrics.reconnects.inc())

@@ -12,8 +12,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
+import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import structlog
 from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
@@ -22,10 +23,12 @@ from broker.connection import connect
 from broker.consumer import TRANSIENT, Consumer, Handler, Rejected
 from broker.credentials import load_credentials
 from broker.head_start import HeadStart
-from broker.identities import check_sender
+from broker.identities import check_role_sender, check_sender
+from broker.keyring import KeyringError, readable_restricted_keys
 from broker.publisher import Publisher, PublishFailed
 from broker.signing import OPERATOR, SENDER
-from broker.topology import LANES, Lane, Topology, declare
+from broker.topology import LANES, SCREENING, Lane, Topology, declare
+from hub import audit
 from hub.correlator import Correlator
 from hub.group_commit import GroupCommit
 from hub.instance import HubInstance, InstanceRefused
@@ -44,13 +47,14 @@ from hub.store import (
     StoreError,
 )
 from schemas.codec import DecodeError, decode, encode
-from schemas.enums import Brag
+from schemas.enums import Brag, HubEventKind
 from schemas.models import (
     AgencyResponse,
     AvroModel,
     CommandReply,
     Contact,
     ContactCommand,
+    HubEvent,
     ScreeningPacket,
 )
 
@@ -81,6 +85,14 @@ class HubService:
         self.settings = settings
         self.topology = Topology(settings)
         self.credentials = load_credentials(settings, "hub")
+        # The hub forwards the restricted file but must never be able to open it.
+        leaked = readable_restricted_keys(settings.key_dir)
+        if leaked:
+            raise KeyringError(
+                f"the hub can read a restricted-file private key ({leaked[0]}); hand it to the "
+                f"keeper of the restricted file ('mash keys export-holder restricted-file DIR "
+                f"--remove') and remove it from {settings.key_dir}"
+            )
         if settings.new_database and settings.db_path.exists():
             raise StoreError(
                 f"--new asks for a new database, but {settings.db_path} already exists"
@@ -96,7 +108,12 @@ class HubService:
         self._db_lock.record_database(self.store)
         self._commits = GroupCommit(self.store, on_commit=self._work_done)
         self.correlator = Correlator(
-            self.store, self.topology, policy or BragPolicy.from_env(), settings.agencies, clock
+            self.store,
+            self.topology,
+            policy or BragPolicy.from_env(),
+            settings.agencies,
+            clock,
+            command_max_age=timedelta(seconds=settings.command_max_age_s),
         )
         self.monitoring = HubMonitoring(self.store, settings, self.correlator.clock)
         self._lost: asyncio.Future[None] | None = None
@@ -116,6 +133,7 @@ class HubService:
         # lane waiting on a batch of confirms never holds back a more urgent one.
         self._outbox_ready = {lane: asyncio.Event() for lane in OUTBOX_LANES}
         self._stopping = False
+        self._checkpointed: tuple[int, str] | None = None
         self.head_start = HeadStart(settings.red_head_start_s)
         self.ready = asyncio.Event()
 
@@ -204,6 +222,12 @@ class HubService:
         await self.monitoring.serve(
             self._connection, self._consumers, len(routes), lambda: self.instance.holds_lock
         )
+        # A hub whose only signing key was retired signs nothing and is not ready.
+        signer = self.credentials.signer
+        if self.monitoring.server is not None:
+            self.monitoring.server.checks["signing_key"] = lambda: signer.problem is None
+        self._tasks.append(asyncio.create_task(signer.watch(), name="signing-key-watch"))
+        self._tasks.append(asyncio.create_task(self._audit_checkpoints(), name="audit-checkpoints"))
         self.ready.set()
         log.info(
             "hub_ready",
@@ -234,6 +258,10 @@ class HubService:
         self._stopping = True
         self.head_start.release_all()
         await self._commits.stop()
+        if self._publisher is not None:
+            # The head as the hub leaves it: entries cut off while it is down are then found.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._checkpoint_audit(), 5.0)
         log.info(
             "hub_stopping",
             commits=self._commits.batches,
@@ -265,9 +293,33 @@ class HubService:
             self._lost.set_exception(InstanceRefused(f"{reason}; this hub stops"))
 
     # Handlers ------------------------------------------------------------------------
+    def _front_door_refusal(self, message: AbstractIncomingMessage) -> Rejected | None:
+        """Why a contact or command may not be taken, before it is read: it came from a broker
+        user other than the screening role's, or asks to be answered somewhere the topology
+        has no reply queue (the hub would otherwise write signed replies into any queue)."""
+        if message.reply_to and not self.topology.is_reply_queue(message.reply_to):
+            return Rejected(
+                "reply-to-not-allowed",
+                f"reply_to {message.reply_to[:100]!r} is not a reply queue"
+                f" ({self.topology.reply_queue('*')} or amq.rabbitmq.reply-to)",
+            )
+        try:
+            check_role_sender(self.settings, message.user_id, SCREENING)
+        except Rejected as refusal:
+            return refusal
+        return None
+
     async def _on_contact(self, message: AbstractIncomingMessage) -> None:
         message_id = message.message_id or ""
         urgent = _urgent(message)
+        refusal = self._front_door_refusal(message)
+        if refusal is not None:
+            # Refused whole, before any effect: dead-lettered with the reason (a replay of
+            # the dead letter, which carries no reply_to, takes the contact in).
+            await self._commits.decide(
+                lambda: self.correlator.refuse_contact(message_id, _sender(message), refusal)
+            )
+            raise refusal
         try:
             contact = decode(message.body, Contact)
             sender = _sender(message)
@@ -301,7 +353,8 @@ class HubService:
         check_sender(self.settings, message.user_id, response.agency)
         message_id, sender = message.message_id or response.response_id, _sender(message)
         if not _urgent(message):
-            await self.head_start.routine_turn()  # again: a Red contact may have come since
+            # Again: a Red contact may have come since (or this one was re-rated to Red).
+            await self.head_start.routine_turn(response.contact_ref)
         outcome = await self._commits.decide(
             lambda: self.correlator.accept_answer(response, message_id, sender),
             urgent=_urgent(message),
@@ -310,15 +363,30 @@ class HubService:
             self.monitoring.answered(response.request_id)
 
     async def _on_command(self, message: AbstractIncomingMessage) -> None:
+        # Control traffic: never held by a Red contact's head start (the consumer has none)
+        # and decided ahead of the routine work waiting for the same commit, so a re-rating
+        # lands before the answers it should precede.
         command = decode(message.body, ContactCommand)
         message_id, sender = message.message_id or command.command_id, _sender(message)
-        reply = await self._commits.decide(
-            lambda: self.correlator.command(command, message_id, sender)
+        refusal = self._front_door_refusal(message)
+        result = await self._commits.decide(
+            lambda: self.correlator.command(command, message_id, sender, refusal),
+            urgent=True,
         )
-        await self._reply(message, reply)
+        if result.now_red and result.reply.contact_ref is not None:
+            # A Red contact in hand from now on: its packet goes ahead of the routine work.
+            self.head_start.hold(result.reply.contact_ref)
+        await self._reply(message, result.reply)
+        if result.refusal is not None:
+            raise result.refusal
 
     async def _reply(self, message: AbstractIncomingMessage, reply: AvroModel) -> None:
         if not message.reply_to:
+            return
+        if not self.topology.is_reply_queue(message.reply_to):
+            # Never into another queue (the restricted file's, a dead-letter queue) on a
+            # sender's say-so; the message itself was refused for it (_front_door_refusal).
+            log.warning("reply_refused", message_id=message.message_id, reason="not-a-reply-queue")
             return
         try:
             # A client that gave up has no queue left to route to; one attempt is enough.
@@ -405,6 +473,37 @@ class HubService:
             except Exception as exc:  # contacts wait (RefsNotReserved) until it succeeds
                 log.error("reference_reservation_failed", error=type(exc).__name__)
             await asyncio.sleep(_CLOCK_TICK)
+
+    async def _audit_checkpoints(self) -> None:
+        while not self._stopping:
+            await self._checkpoint_audit()
+            await asyncio.sleep(self.settings.audit_checkpoint_s)
+
+    async def _checkpoint_audit(self) -> None:
+        """Sign the audit log's head and send it off the hub (hub.audit.Checkpoint)."""
+        try:
+            current = audit.head(self.store.connection)
+            if current == self._checkpointed or current[0] == 0:
+                return  # nothing new to vouch for
+            checkpoint = audit.make_checkpoint(self.store.connection, self.credentials.signer)
+            if self.settings.audit_checkpoints is not None:
+                audit.append_checkpoint(self.settings.audit_checkpoints, checkpoint)
+            event = HubEvent(
+                event_id=str(uuid.uuid4()),
+                occurred_at=datetime.fromisoformat(checkpoint.at),
+                kind=HubEventKind.AUDIT_CHECKPOINT,
+                detail=checkpoint.as_detail(),
+            )
+            await self.publisher.publish_model(
+                self.topology.events,
+                HubEventKind.AUDIT_CHECKPOINT.value.lower(),
+                event,
+                message_id=event.event_id,
+            )
+            self._checkpointed = current
+            log.info("audit_checkpoint", entries=checkpoint.count, head=checkpoint.head)
+        except Exception as exc:  # the next period tries again; the log itself is intact
+            log.error("audit_checkpoint_failed", error=type(exc).__name__)
 
     async def _deadline_clock(self) -> None:
         while not self._stopping:

@@ -16,6 +16,10 @@ class HubSettings(BrokerSettings):
     # Start on a new, empty database although this prefix's hub has run before ('mash hub
     # --new'); refused if the file exists. Without it a missing database stops the hub.
     new_database: bool = False
+    # Signed checkpoints of the audit log's head (hub.audit): how often, and a file they are
+    # appended to, which an operator keeps (or copies) off the hub's machine.
+    audit_checkpoint_s: float = Field(300.0, gt=0)
+    audit_checkpoints: Path | None = None
     # Urgent lanes keep a small prefetch so a Red message is never queued behind many
     # prefetched ones inside the hub itself.
     urgent_prefetch: int = Field(16, ge=1)
@@ -23,3 +27,6 @@ class HubSettings(BrokerSettings):
     outbox_batch: int = Field(256, ge=1)
     # How long, at most, a new Red contact holds the hub's routine work back (broker/head_start).
     red_head_start_s: float = Field(5.0, ge=0)
+    # A command (re-rating) issued longer ago than this is refused as stale, so a captured
+    # command cannot be replayed later (hub.correlator.COMMAND_MAX_AGE).
+    command_max_age_s: float = Field(300.0, gt=0)

@@ -32,6 +32,8 @@ __all__ = [
     "OpenContact",
     "contact_counts",
     "exchanges",
+    "nearest_open_deadlines",
+    "oldest_open_requests",
     "oldest_unanswered",
     "open_contacts",
     "open_readonly",
@@ -123,6 +125,28 @@ def contact_counts(db: sqlite3.Connection, now: datetime) -> dict[str, dict[Brag
     for brag, in_time, count in rows:
         counts["open" if in_time else "overdue"][Brag(brag)] = int(count)
     return counts
+
+
+def nearest_open_deadlines(db: sqlite3.Connection, now: datetime) -> dict[Brag, datetime]:
+    """By rating, the nearest deadline of an open contact (ratings with none are left out)."""
+    rows = db.execute(
+        "SELECT c.brag, MIN(c.deadline) FROM contacts c WHERE c.deadline > ? AND EXISTS"
+        f" (SELECT 1 FROM requests r WHERE r.ref = c.ref AND {_OUTSTANDING}) GROUP BY c.brag",
+        (to_ms(now),),
+    )
+    return {Brag(brag): from_ms(deadline) for brag, deadline in rows}
+
+
+def oldest_open_requests(db: sqlite3.Connection, now: datetime) -> dict[tuple[str, Brag], datetime]:
+    """By agency and the contact's rating, when the oldest request still unanswered on an
+    open contact was sent. Requests whose deadline has passed are left out: they count once
+    as a missed deadline, and would otherwise mark an agency slow for ever."""
+    rows = db.execute(
+        "SELECT r.agency, c.brag, MIN(r.sent_at) FROM requests r JOIN contacts c"
+        f" ON c.ref = r.ref WHERE {_OUTSTANDING} AND c.deadline > ? GROUP BY r.agency, c.brag",
+        (to_ms(now),),
+    )
+    return {(agency, Brag(brag)): from_ms(sent) for agency, brag, sent in rows}
 
 
 def open_contacts(

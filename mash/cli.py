@@ -8,7 +8,7 @@ import signal
 import sys
 from collections.abc import Coroutine
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -22,6 +22,9 @@ from mash.broker_cli import broker_app
 from mash.schemas_cli import schemas_app
 from mash.security_cli import audit_app, keys_app, restricted_app
 from schemas.enums import Brag
+
+if TYPE_CHECKING:
+    from adapters.kit.agency import Agency
 
 app = typer.Typer(
     help="mash-hub: a secure message-broker hub for Multi-Agency Safeguarding Hubs.",
@@ -111,7 +114,20 @@ def hub(
 
 
 def _adapter_runner(agency: str) -> None:
+    from adapters.registry import data_variable
+
+    # A default, not an Annotated option: annotations are strings evaluated in the module's
+    # globals, where this agency's variable name does not exist.
+    data_option: Any = typer.Option(
+        None,
+        "--data",
+        help="Folder of the agency's own export (default: the built-in fictional one)",
+        envvar=data_variable(agency),
+        show_envvar=True,
+    )
+
     def run(
+        data: Path | None = data_option,
         answer_delay: Annotated[
             float,
             typer.Option(
@@ -122,13 +138,9 @@ def _adapter_runner(agency: str) -> None:
         log_format: LogFormat = "json",
     ) -> None:
         from adapters.kit.service import AdapterService
-        from adapters.registry import load_agency
 
         configure_logging(json=log_format == "json")
-        try:
-            records = load_agency(agency)()
-        except (ValueError, OSError) as exc:
-            raise fail(f"{agency} records could not be loaded: {exc}") from None
+        records = _load_records(agency, data)
         try:
             service = AdapterService(records, BrokerSettings(), answer_delay=answer_delay)
         except KeyringError as exc:
@@ -137,6 +149,32 @@ def _adapter_runner(agency: str) -> None:
 
     run.__doc__ = f"Run the {agency} adapter against the broker."
     adapter_app.command(agency)(run)
+
+
+def _load_records(agency: str, data: Path | None) -> Agency:
+    """The agency's records from ``data`` (or its built-in export), or every problem with the
+    folder, one line each, and exit 1: an IT team fixes them all before the next start."""
+    import inspect
+
+    from adapters.kit.matching import ExportError
+    from adapters.registry import load_agency
+
+    factory = load_agency(agency)
+    if data is not None:
+        try:
+            inspect.signature(factory).bind(data)
+        except TypeError:
+            raise fail(f"the {agency} adapter does not read a data folder (--data)") from None
+        except ValueError:
+            pass  # no signature to inspect (a builtin): let the call say
+    try:
+        return factory(data) if data is not None else factory()
+    except ExportError as exc:
+        for problem in exc.problems:
+            typer.echo(f"error: {agency} export: {problem}", err=True)
+        raise typer.Exit(1) from None
+    except (ValueError, OSError) as exc:
+        raise fail(f"{agency} export: {exc}") from None
 
 
 def _register_adapters() -> None:

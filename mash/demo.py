@@ -16,12 +16,12 @@ import contextlib
 import json
 import os
 import shutil
-import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
+from collections import defaultdict
 from pathlib import Path
 
 import aio_pika
@@ -31,7 +31,7 @@ from rich.console import Console
 from broker.keyring import Keyring, ensure_keys
 from broker.settings import BrokerSettings
 from broker.signing import OPERATOR, Verifier
-from broker.topology import Topology, delete
+from broker.topology import LANES, Topology, delete
 from hub.client import HubClient
 from hub.intake import load_contact_file
 from mash.screening import render_packet, render_routed
@@ -46,6 +46,8 @@ __all__ = ["EXAMPLES", "run_demo"]
 _SOURCE_EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "contacts"
 EXAMPLES = _SOURCE_EXAMPLES if _SOURCE_EXAMPLES.is_dir() else Path("examples") / "contacts"
 CASE_RERATED = "case-17-year-old-drugs-warrant.json"
+# As in the seeds: once these agencies have answered, the manager re-rates the case to Red.
+RERATE_AFTER = frozenset({"police", "health"})
 # Agencies take a moment each, as their checks would, so the re-rating lands mid-flight.
 _HUB = frozenset({"hub"})
 ANSWER_DELAYS = {
@@ -55,16 +57,6 @@ ANSWER_DELAYS = {
     "education": 3.0,
     "housing": 3.5,
 }
-
-
-def _answers(db: Path, ref: str) -> int:
-    """How many agencies have answered ``ref``, read from the demo hub's own database."""
-    try:
-        with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as connection:
-            row = connection.execute("SELECT COUNT(*) FROM answers WHERE ref = ?", (ref,))
-            return int(row.fetchone()[0])
-    except sqlite3.Error:
-        return 0
 
 
 def _start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
@@ -151,6 +143,23 @@ async def run_demo(*, timeout: float, keep: bool, console: Console) -> int:
                 allocated = await channel.get_queue(topology.allocated_queue, ensure=False)
                 await allocated.consume(on_routed)
 
+                # The manager hears from police and health as their answers go out: a copy of
+                # the answers exchange, not the hub's database, because a Red contact's head
+                # start may hold routine answers back in the hub's queue for a few seconds.
+                answered: dict[str, set[str]] = defaultdict(set)
+                agencies = frozenset(ANSWER_DELAYS)
+
+                async def on_answer(message: AbstractIncomingMessage) -> None:
+                    sender = verifier.verify(
+                        message.headers, message.message_id, message.type, message.body, agencies
+                    )
+                    answered[message.correlation_id or ""].add(sender)
+
+                copies = await channel.declare_queue(exclusive=True, auto_delete=True)
+                for lane in LANES:
+                    await copies.bind(topology.answers, lane)
+                await copies.consume(on_answer, no_ack=True)
+
                 started = time.monotonic()
                 refs: dict[str, str] = {}
                 for name, contact in contacts.items():
@@ -169,13 +178,20 @@ async def run_demo(*, timeout: float, keep: bool, console: Console) -> int:
                 if rerated is not None:
                     # As in the seeds: police and health answer, the picture worsens, and the
                     # manager re-rates to Red while education and housing are still checking.
-                    db = workdir / "hub.sqlite3"
-                    while _answers(db, rerated) < 2 and time.monotonic() - started < timeout:
+                    while not answered[rerated] >= RERATE_AFTER:
+                        if time.monotonic() - started > timeout:
+                            console.print(f"[red]police and health never answered {rerated}")
+                            return 1
                         await asyncio.sleep(0.05)
+                    checking = sorted(agencies - answered[rerated])
                     reply = await client.rerate(rerated, Brag.RED, timeout=30)
+                    if not reply.ok or reply.deadline is None:
+                        console.print(f"[red]the hub refused the re-rating: {reply.error}")
+                        return 1
                     console.print(
-                        f"[bold red]re-rated {rerated} AMBER → RED[/]: answers now due by "
-                        f"{reply.deadline:%a %d %b %H:%M} UTC; outstanding agencies told"
+                        f"[bold red]re-rated {rerated} AMBER → RED[/] while "
+                        f"{', '.join(checking) or 'no agency'} still checking: answers now due "
+                        f"by {reply.deadline:%a %d %b %H:%M} UTC; outstanding agencies told"
                     )
                 while not all_arrived.is_set():
                     dead = [(n, p) for n, p in processes.items() if p.poll() is not None]
@@ -197,6 +213,17 @@ async def run_demo(*, timeout: float, keep: bool, console: Console) -> int:
             f"{len(packets)} packets assembled in {time.monotonic() - started:.1f}s; "
             "every contact answered"
         )
+        if rerated is not None:
+            # The demo says what it shows only if it showed it: the re-rated case's packet is
+            # Red and carries its rating history.
+            final = packets[rerated]
+            history = [change.brag for change in final.rating_history]
+            if final.brag is not Brag.RED or history[-2:] != [Brag.AMBER, Brag.RED]:
+                console.print(
+                    f"[red]{rerated}'s packet shows {final.brag.value} "
+                    f"(ratings {', '.join(b.value for b in history)}): the re-rating did not land"
+                )
+                return 1
         return 0
     finally:
         for process in processes.values():

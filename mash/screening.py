@@ -16,8 +16,14 @@ from rich.text import Text
 
 from schemas import models
 from schemas.codec import DecodeError, decode, decode_record, schema_name_of
-from schemas.enums import Brag, ResponseOutcome
-from schemas.models import AllocatedContact, AllocatedWorker, AvroModel, ScreeningPacket
+from schemas.enums import Brag, MatchMethod, ResponseOutcome
+from schemas.models import (
+    AllocatedContact,
+    AllocatedWorker,
+    AvroModel,
+    ScreeningPacket,
+    SubjectMatch,
+)
 
 __all__ = ["decode_findings", "render_packet", "render_routed"]
 
@@ -27,6 +33,11 @@ _COLOURS = {
     Brag.AMBER: "bold yellow",
     Brag.GREEN: "bold green",
     Brag.BLUE: "bold blue",
+}
+_IDENTIFIERS = {
+    MatchMethod.NHS_NUMBER: "NHS number",
+    MatchMethod.UPN: "UPN",
+    MatchMethod.LA_CHILD_ID: "LA child id",
 }
 _FINDINGS: dict[str, type[AvroModel]] = {
     cls.avro_name: cls
@@ -92,6 +103,23 @@ def _worker(worker: AllocatedWorker) -> str:
     return f"{role} {worker.name} ({worker.team}{since}) for {worker.subject_id}"
 
 
+def _identifier(match: SubjectMatch) -> str:
+    kind = match.identifier_conflict
+    return _IDENTIFIERS.get(kind, str(kind)) if kind is not None else ""
+
+
+def _identifier_conflicts(packet: ScreeningPacket) -> list[str]:
+    """Each agency's subjects whose identifier its records did not corroborate (held for
+    someone with another date of birth or name, or pointing at two records)."""
+    return [
+        f"{answer.agency}: the {_identifier(match)} given for {match.subject_id} disagrees "
+        "with its records"
+        for answer in packet.answers
+        for match in answer.matches
+        if match.identifier_conflict is not None
+    ]
+
+
 def _chronology(packet: ScreeningPacket) -> Table:
     table = Table(box=None, padding=(0, 1), show_edge=False, header_style="bold")
     for column in ("date", "recorded by", "from", "about", "concern", "rating", "outcome"):
@@ -140,6 +168,10 @@ def render_packet(packet: ScreeningPacket) -> RenderableType:
         for s in packet.subjects
     )
     head.add_row("Subjects", subjects)
+    conflicts = _identifier_conflicts(packet)
+    if conflicts:
+        # Not a match and not a "not known" to rely on: someone has to look by hand.
+        head.add_row("Check identity", Text("; ".join(conflicts), style="bold yellow"))
     if packet.missing_agencies:
         head.add_row("Not answered", Text(", ".join(packet.missing_agencies), style="bold red"))
     if packet.late_agencies:
@@ -177,6 +209,13 @@ def render_packet(packet: ScreeningPacket) -> RenderableType:
             )
         ]
         for match in answer.matches:
+            if match.identifier_conflict is not None:
+                lines.append(
+                    Text(
+                        f"  {match.subject_id}: {_identifier(match)} conflict, check by hand",
+                        style="bold yellow",
+                    )
+                )
             if match.matched:
                 lines.append(
                     Text(

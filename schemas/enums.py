@@ -125,6 +125,8 @@ class HubEventKind(StrEnum):
     # Operators' actions on dead letters, kept with the hub's events for the audit trail.
     DEAD_LETTER_REPLAYED = "DEAD_LETTER_REPLAYED"
     DEAD_LETTERS_PURGED = "DEAD_LETTERS_PURGED"
+    # The signed head of the audit log (hub.audit.Checkpoint), kept off the hub.
+    AUDIT_CHECKPOINT = "AUDIT_CHECKPOINT"
 
 
 class CommandAction(StrEnum):

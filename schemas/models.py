@@ -239,6 +239,9 @@ class SubjectMatch(AvroModel):
     method: MatchMethod
     confidence: float = Field(ge=0.0, le=1.0)
     record_id: str | None = None
+    # Set only on an unmatched subject: the identifier the agency holds for someone whose
+    # date of birth or name disagree, so the packet asks a person to check by hand.
+    identifier_conflict: MatchMethod | None = None
 
 
 class RestrictedEnvelope(AvroModel):

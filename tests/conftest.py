@@ -67,6 +67,7 @@ def key_environment(keys: Keys, monkeypatch: pytest.MonkeyPatch) -> None:
     # Settings and command-line subprocesses read the registry from the environment.
     monkeypatch.setenv("MASH_KEYRING", str(keys.keyring))
     monkeypatch.setenv("MASH_KEY_DIR", str(keys.key_dir))
+    monkeypatch.setenv("MASH_RESTRICTED_KEY_DIR", str(keys.restricted_dir))
 
 
 @pytest.fixture

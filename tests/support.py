@@ -16,7 +16,7 @@ from adapters.kit.agency import Agency, Lookup
 from adapters.kit.service import AdapterService
 from broker.connection import connect
 from broker.credentials import load_credentials
-from broker.keyring import Keyring
+from broker.keyring import Keyring, default_restricted_dir
 from broker.publisher import Publisher
 from broker.settings import BrokerSettings
 from broker.signing import Verifier
@@ -48,6 +48,11 @@ from schemas.models import (
 class Keys:
     keyring: Path
     key_dir: Path
+
+    @property
+    def restricted_dir(self) -> Path:
+        """The restricted file's private keys: beside the key directory, never in it."""
+        return default_restricted_dir(self.key_dir)
 
 
 async def signed_publisher(

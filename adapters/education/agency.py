@@ -23,11 +23,12 @@ from pathlib import Path
 
 from adapters.kit.agency import Lookup
 from adapters.kit.matching import (
-    PeopleExport,
+    PERSON_COLUMNS,
+    ExportFile,
+    ExportFolder,
     PersonRecord,
     SubjectMatcher,
     combine_assessments,
-    read_rows,
 )
 from schemas.enums import ExclusionKind, MatchMethod, SenProvision
 from schemas.models import (
@@ -40,9 +41,22 @@ from schemas.models import (
     SpecialEducationalNeeds,
 )
 
-__all__ = ["DATA_DIR", "EducationAgency"]
+__all__ = ["DATA_DIR", "EXPORT", "EducationAgency"]
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
+
+EXPORT = (
+    ExportFile(
+        "pupils.csv",
+        ("pupil_id", *PERSON_COLUMNS, "upn", "school", "year_group", "attendance_percent"),
+    ),
+    ExportFile(
+        "exclusions.csv", ("exclusion_id", "pupil_id", "excluded_on", "kind", "days", "reason")
+    ),
+    ExportFile("safeguarding.csv", ("concern_id", "pupil_id", "raised_on", "summary")),
+    ExportFile("sen.csv", ("pupil_id", "provision", "needs")),
+)
+"""The files the adapter reads and the columns it needs (see ``data/README.md``)."""
 
 
 @dataclass(frozen=True)
@@ -63,10 +77,8 @@ class EducationAgency:
     """Education records read from a folder of CSV exports, loaded once."""
 
     def __init__(self, data_dir: Path | None = None) -> None:
-        folder = data_dir or DATA_DIR
-        self._pupils = PeopleExport(
-            folder / "pupils.csv", "pupil_id", ("upn", "school", "year_group", "attendance_percent")
-        )
+        export = ExportFolder(data_dir or DATA_DIR, EXPORT)
+        self._pupils = export.people("pupils.csv", "pupil_id")
         self._matcher = SubjectMatcher(self._pupils.records.values(), strong_ids=(MatchMethod.UPN,))
         self._placements = {
             pupil_id: _Pupil(
@@ -77,10 +89,7 @@ class EducationAgency:
             for pupil_id, row in self._pupils.rows.items()
         }
         self._exclusions: dict[str, list[Exclusion]] = defaultdict(list)
-        for row in read_rows(
-            folder / "exclusions.csv",
-            ("exclusion_id", "pupil_id", "excluded_on", "kind", "days", "reason"),
-        ):
+        for row in export.rows("exclusions.csv"):
             self._exclusions[self._pupils.reference(row, "pupil_id")].append(
                 Exclusion(
                     excluded_on=row.required_date("excluded_on"),
@@ -90,16 +99,14 @@ class EducationAgency:
                 )
             )
         self._concerns: dict[str, list[_Concern]] = defaultdict(list)
-        for row in read_rows(
-            folder / "safeguarding.csv", ("concern_id", "pupil_id", "raised_on", "summary")
-        ):
+        for row in export.rows("safeguarding.csv"):
             self._concerns[self._pupils.reference(row, "pupil_id")].append(
                 _Concern(
                     row.text("concern_id"), row.required_date("raised_on"), row.text("summary")
                 )
             )
         self._sen: dict[str, SpecialEducationalNeeds] = {}
-        for row in read_rows(folder / "sen.csv", ("pupil_id", "provision", "needs")):
+        for row in export.rows("sen.csv"):
             self._sen[self._pupils.reference(row, "pupil_id")] = SpecialEducationalNeeds(
                 provision=row.choice("provision", SenProvision), needs=row.text("needs")
             )

@@ -25,12 +25,14 @@ from pathlib import Path
 
 from adapters.kit.agency import Lookup
 from adapters.kit.matching import (
+    PERSON_COLUMNS,
+    CsvRow,
+    ExportFile,
+    ExportFolder,
     MatchedSubject,
-    PeopleExport,
     RequestMatch,
     SubjectMatcher,
     combine_assessments,
-    read_rows,
 )
 from schemas.enums import MatchMethod, SubjectRole
 from schemas.models import (
@@ -44,9 +46,29 @@ from schemas.models import (
     Pregnancy,
 )
 
-__all__ = ["DATA_DIR", "HealthAgency"]
+__all__ = ["DATA_DIR", "EXPORT", "HealthAgency"]
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
+
+EXPORT = (
+    ExportFile("patients.csv", ("patient_id", *PERSON_COLUMNS, "nhs_number", "gp_practice")),
+    ExportFile("admissions.csv", ("admission_id", "patient_id", "admitted_on", "reason")),
+    ExportFile("ae_attendances.csv", ("attendance_id", "patient_id", "attended_on", "reason")),
+    ExportFile("missed_appointments.csv", ("appointment_id", "patient_id", "due_on", "service")),
+    ExportFile(
+        "pregnancies.csv",
+        (
+            "pregnancy_id",
+            "patient_id",
+            "weeks",
+            "expected_date_of_delivery",
+            "previous_children_in_care",
+            "booked_antenatal",
+        ),
+    ),
+    ExportFile("health_visiting.csv", ("household_id", "team", "involvement")),
+)
+"""The files the adapter reads and the columns it needs (see ``data/README.md``)."""
 
 
 @dataclass(frozen=True)
@@ -70,10 +92,8 @@ class HealthAgency:
     """Health records read from a folder of CSV exports, loaded once."""
 
     def __init__(self, data_dir: Path | None = None) -> None:
-        folder = data_dir or DATA_DIR
-        self._patients = PeopleExport(
-            folder / "patients.csv", "patient_id", ("nhs_number", "gp_practice")
-        )
+        export = ExportFolder(data_dir or DATA_DIR, EXPORT)
+        self._patients = export.people("patients.csv", "patient_id")
         self._matcher = SubjectMatcher(
             self._patients.records.values(), strong_ids=(MatchMethod.NHS_NUMBER,)
         )
@@ -81,23 +101,15 @@ class HealthAgency:
             patient_id: (row.text("gp_practice"), row.optional_date("registered_since"))
             for patient_id, row in self._patients.rows.items()
         }
-        self._admissions = self._events(folder / "admissions.csv", "admission_id", "admitted_on")
-        self._ae = self._events(folder / "ae_attendances.csv", "attendance_id", "attended_on")
+        self._admissions = self._events(
+            export.rows("admissions.csv"), "admission_id", "admitted_on"
+        )
+        self._ae = self._events(export.rows("ae_attendances.csv"), "attendance_id", "attended_on")
         self._missed = self._events(
-            folder / "missed_appointments.csv", "appointment_id", "due_on", "service"
+            export.rows("missed_appointments.csv"), "appointment_id", "due_on", "service"
         )
         self._pregnancies: dict[str, _Pregnancy] = {}
-        for row in read_rows(
-            folder / "pregnancies.csv",
-            (
-                "pregnancy_id",
-                "patient_id",
-                "weeks",
-                "expected_date_of_delivery",
-                "previous_children_in_care",
-                "booked_antenatal",
-            ),
-        ):
+        for row in export.rows("pregnancies.csv"):
             self._pregnancies[self._patients.reference(row, "patient_id")] = _Pregnancy(
                 weeks=row.integer("weeks"),
                 expected_date_of_delivery=row.optional_date("expected_date_of_delivery"),
@@ -108,9 +120,7 @@ class HealthAgency:
             row.text("household_id"): HealthVisitorInvolvement(
                 team=row.text("team"), involvement=row.text("involvement")
             )
-            for row in read_rows(
-                folder / "health_visiting.csv", ("household_id", "team", "involvement")
-            )
+            for row in export.rows("health_visiting.csv")
         }
 
     @property
@@ -184,10 +194,10 @@ class HealthAgency:
         )
 
     def _events(
-        self, path: Path, id_column: str, date_column: str, what_column: str = "reason"
+        self, rows: list[CsvRow], id_column: str, date_column: str, what_column: str = "reason"
     ) -> dict[str, list[_Event]]:
         events: dict[str, list[_Event]] = defaultdict(list)
-        for row in read_rows(path, (id_column, "patient_id", date_column, what_column)):
+        for row in rows:
             events[self._patients.reference(row, "patient_id")].append(
                 _Event(row.text(id_column), row.required_date(date_column), row.text(what_column))
             )

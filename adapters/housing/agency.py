@@ -24,11 +24,12 @@ from pathlib import Path
 
 from adapters.kit.agency import Lookup
 from adapters.kit.matching import (
-    PeopleExport,
+    PERSON_COLUMNS,
+    ExportFile,
+    ExportFolder,
     PersonRecord,
     SubjectMatcher,
     combine_assessments,
-    read_rows,
 )
 from schemas.enums import Tenure
 from schemas.models import (
@@ -40,9 +41,22 @@ from schemas.models import (
     Tenancy,
 )
 
-__all__ = ["DATA_DIR", "HousingAgency"]
+__all__ = ["DATA_DIR", "EXPORT", "HousingAgency"]
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
+
+EXPORT = (
+    ExportFile("residents.csv", ("resident_id", *PERSON_COLUMNS, "relationship")),
+    ExportFile(
+        "tenancies.csv",
+        ("tenancy_id", "household_id", "tenure", "started_on", "address", "overcrowded"),
+    ),
+    ExportFile(
+        "homelessness.csv", ("approach_id", "household_id", "presented_on", "reason", "outcome")
+    ),
+    ExportFile("asb.csv", ("report_id", "household_id", "reported_on", "summary")),
+)
+"""The files the adapter reads and the columns it needs (see ``data/README.md``)."""
 
 
 @dataclass(frozen=True)
@@ -56,18 +70,15 @@ class HousingAgency:
     """Housing records read from a folder of CSV exports, loaded once."""
 
     def __init__(self, data_dir: Path | None = None) -> None:
-        folder = data_dir or DATA_DIR
-        self._residents = PeopleExport(folder / "residents.csv", "resident_id", ("relationship",))
+        export = ExportFolder(data_dir or DATA_DIR, EXPORT)
+        self._residents = export.people("residents.csv", "resident_id")
         self._matcher = SubjectMatcher(self._residents.records.values(), strong_ids=())
         self._relationships = {
             resident_id: row.text("relationship")
             for resident_id, row in self._residents.rows.items()
         }
         self._tenancies: dict[str, _Tenancy] = {}
-        for row in read_rows(
-            folder / "tenancies.csv",
-            ("tenancy_id", "household_id", "tenure", "started_on", "address", "overcrowded"),
-        ):
+        for row in export.rows("tenancies.csv"):
             household_id = row.text("household_id")
             if household_id in self._tenancies:
                 raise row.error("household_id", "a second tenancy for the same household")
@@ -81,10 +92,7 @@ class HousingAgency:
                 arrears_pounds=row.optional_number("arrears_pounds"),
             )
         self._homelessness: dict[str, list[HomelessnessApproach]] = defaultdict(list)
-        for row in read_rows(
-            folder / "homelessness.csv",
-            ("approach_id", "household_id", "presented_on", "reason", "outcome"),
-        ):
+        for row in export.rows("homelessness.csv"):
             self._homelessness[row.text("household_id")].append(
                 HomelessnessApproach(
                     presented_on=row.required_date("presented_on"),
@@ -93,9 +101,7 @@ class HousingAgency:
                 )
             )
         self._asb: dict[str, list[AntiSocialBehaviourReport]] = defaultdict(list)
-        for row in read_rows(
-            folder / "asb.csv", ("report_id", "household_id", "reported_on", "summary")
-        ):
+        for row in export.rows("asb.csv"):
             self._asb[row.text("household_id")].append(
                 AntiSocialBehaviourReport(
                     reported_on=row.required_date("reported_on"), summary=row.text("summary")

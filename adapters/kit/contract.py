@@ -27,13 +27,19 @@ What is proved, one test each:
 - an answer never carries another subject's data: its matches and every ``subject_id`` in
   its findings are the requested subject's, and another person's record ids, identifiers and
   name appear nowhere in it;
+- identity before disclosure: the known subject's identifiers with another child's name and
+  date of birth, with a twin's name and the same date of birth, or with the date of birth
+  transposed (day and month swapped) are answered ``NOT_KNOWN`` with nothing about the
+  record; when the agency matched the known subject by that identifier, the answer flags
+  ``identifier_conflict`` so the MASH checks by hand;
 - restricted findings travel sealed: ciphertext that opens with the restricted file's private
   key to what the agency holds, their clear text nowhere in the message (skipped, with the
   reason, when the agency declares it holds no restricted findings);
 - every answer is signed with the adapter's registered key, and a changed body fails;
 - a bad request (a body that is not Avro, a signature that does not verify) is dead-lettered
   with a reason, and the next good request is still answered;
-- after the broker closes the adapter's connection, the next request is answered once.
+- after the adapter's connection is cut (as a network failure would cut it, on whatever
+  broker the test uses), the next request is answered once.
 """
 
 from __future__ import annotations
@@ -41,7 +47,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
-from datetime import date
+from datetime import date, timedelta
 from typing import Any, ClassVar
 
 import pytest
@@ -51,7 +57,7 @@ from broker.keyring import RESTRICTED_OWNER
 from broker.sealed import open_sealed
 from broker.signing import KEY_ID, SignatureRefused
 from schemas.codec import decode, decode_record, encode, schema_name_of
-from schemas.enums import Brag, ResponseOutcome, SubjectRole
+from schemas.enums import Brag, MatchMethod, ResponseOutcome, SubjectRole
 from schemas.models import RestrictedFindings, Subject
 
 __all__ = ["AdapterContract"]
@@ -61,6 +67,51 @@ _ID_SEPARATORS = re.compile(r"[^0-9A-Za-z]")
 
 def _as(subject: Subject, subject_id: str) -> Subject:
     return subject.model_copy(update={"subject_id": subject_id})
+
+
+def _transposed(born: date) -> date:
+    """The date of birth as it is commonly mistyped: day and month swapped (04/11 for 11/04),
+    else the year's last two digits swapped, else a day out when neither gives another date."""
+    candidates = [(born.year, born.day, born.month)]
+    decade, year = divmod(born.year % 100, 10)
+    candidates.append((born.year - born.year % 100 + year * 10 + decade, born.month, born.day))
+    for y, m, d in candidates:
+        try:
+            other = date(y, m, d)
+        except ValueError:
+            continue
+        if other != born and other <= date.today():
+            return other
+    return born - timedelta(days=1)
+
+
+# Fictional children for the identity tests: another child entirely, and a twin's given name
+# that no reasonable rule takes for the known subject's.
+_STRANGER = ("Zak", "Khan")
+_TWIN_NAMES = ("Noah", "Eva")
+
+
+def _identity_cases(known: Subject) -> list[tuple[str, Subject]]:
+    born = known.date_of_birth or date(2014, 1, 1)
+    given = (known.given_name or "").casefold()
+    twin = next(n for n in _TWIN_NAMES if not given.startswith(n.casefold()[:2]))
+    return [
+        (
+            "another child's name and date of birth",
+            known.model_copy(
+                update={
+                    "given_name": _STRANGER[0],
+                    "family_name": _STRANGER[1],
+                    "date_of_birth": born - timedelta(days=400),
+                }
+            ),
+        ),
+        ("a twin's name and the same date of birth", known.model_copy(update={"given_name": twin})),
+        (
+            "a transposed date of birth",
+            known.model_copy(update={"date_of_birth": _transposed(born)}),
+        ),
+    ]
 
 
 def _subject_ids(node: Any) -> Iterator[str]:
@@ -220,6 +271,30 @@ class AdapterContract:
             other_name = " ".join(f"{other.given_name or ''} {other.family_name or ''}".split())
             if other_name:
                 assert other_name.casefold() not in _text(findings), "another person's name"
+
+    def test_an_identifier_with_another_childs_details_is_not_known_and_flagged(
+        self, harness: ContractHarness
+    ) -> None:
+        baseline = self._known_answer(harness, _as(self.known_subject, "S1"), "known_subject")
+        by = baseline.response.matches[0].method
+        by_identifier = by in (MatchMethod.NHS_NUMBER, MatchMethod.UPN, MatchMethod.LA_CHILD_ID)
+        record_id = baseline.response.matches[0].record_id or ""
+
+        for case, asked in _identity_cases(_as(self.known_subject, "S1")):
+            answer = harness.answer(harness.request(asked))
+            response = answer.response
+
+            assert response.outcome is ResponseOutcome.NOT_KNOWN, f"known on {case}"
+            [match] = response.matches
+            assert not match.matched and match.record_id is None, f"matched on {case}"
+            assert response.findings is None and response.restricted is None, case
+            assert response.strengths == [], f"strengths disclosed on {case}"
+            assert record_id.encode() not in answer.body, f"the record's id sent on {case}"
+            if by_identifier:
+                assert match.identifier_conflict is by, (
+                    f"{case}: the {by.value} disagrees with the record, and the answer does "
+                    "not flag the identifier conflict for the MASH to check"
+                )
 
     def test_encrypts_restricted_findings(self, harness: ContractHarness) -> None:
         if self.restricted_subject is None:

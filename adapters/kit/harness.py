@@ -18,19 +18,14 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import json
-import shutil
-import subprocess
 import threading
 import time
 import uuid
-from collections.abc import Coroutine, Mapping
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import quote
-from urllib.request import Request, urlopen
 
 from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
@@ -39,11 +34,16 @@ from adapters.kit.agency import Agency
 from adapters.kit.service import AdapterService
 from adapters.registry import load_agency
 from broker.connection import connect
-from broker.keyring import RESTRICTED_OWNER, Keyring, ensure_keys, load_private_key
+from broker.keyring import (
+    RESTRICTED_OWNER,
+    Keyring,
+    default_restricted_dir,
+    ensure_keys,
+    load_private_key,
+)
 from broker.publisher import Publisher
 from broker.settings import BrokerSettings
 from broker.signing import SIGNATURE, Verifier, signer_for
-from broker.stats import management_api
 from broker.topology import Lane, Topology, declare, delete, lane_for
 from schemas.codec import DecodeError, decode, encode
 from schemas.enums import Brag, Consent, LawfulBasis
@@ -376,7 +376,7 @@ class ContractHarness:
     def restricted_private_key(self) -> X25519PrivateKey:
         """The restricted file's private key: what the restricted-file officer holds."""
         entry = self.keyring.current(RESTRICTED_OWNER, "restricted")
-        key = load_private_key(self.settings.key_dir, entry.key_id)
+        key = load_private_key(default_restricted_dir(self.settings.key_dir), entry.key_id)
         assert isinstance(key, X25519PrivateKey)
         return key
 
@@ -388,54 +388,22 @@ class ContractHarness:
         return f"mash-adapter-{self.agency_name}:{self.settings.prefix}"
 
     def close_adapter_connection(self) -> int:
-        """Force-close the adapter's own connection on the broker, as a network cut or a
-        broker operator would; returns how many connections were closed (1). Uses
-        ``rabbitmqctl`` where it is installed, otherwise the management API."""
-        name = self.adapter_connection_name
-        if shutil.which("rabbitmqctl"):
-            return _close_with_rabbitmqctl(name)
-        api = management_api(self.settings)
-        if api is None:
-            raise HarnessError("neither rabbitmqctl nor the management API is available")
-        return _close_with_management_api(api.url, api.user, api.password, name)
+        """Cut the adapter's own connection under it, as a network failure or a broker
+        operator's close would, and return how many were cut (1).
 
+        The AMQP connection beneath the adapter's robust connection is closed with an error,
+        which the adapter cannot tell from a dropped connection: it must reconnect and
+        consume again by itself. Done through the connection rather than by asking a broker
+        node (``rabbitmqctl`` reaches only the machine's default node, and a broker in a
+        container or elsewhere not at all), so it works on whatever broker the test uses.
+        """
 
-def _close_with_rabbitmqctl(name: str) -> int:
-    listing = subprocess.run(
-        ["rabbitmqctl", "-q", "list_connections", "pid", "client_properties"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    closed = 0
-    for line in listing.splitlines():
-        # client_properties prints as an Erlang term: the name sits between <<"...">>.
-        if f'<<"{name}">>' not in line and f'"{name}"' not in line:
-            continue
-        pid = line.split("\t", 1)[0]
-        result = subprocess.run(
-            ["rabbitmqctl", "-q", "close_connection", pid, "contract test: connection cut"],
-            capture_output=True,
-        )
-        closed += result.returncode == 0
-    return closed
+        async def cut() -> int:
+            connection = self.service.connection if self.service is not None else None
+            transport = connection.transport if connection is not None else None
+            if transport is None or transport.connection.is_closed:
+                return 0
+            await transport.connection.close(ConnectionResetError("contract test: connection cut"))
+            return 1
 
-
-def _management(url: str, user: str, password: str, method: str, path: str) -> Any:
-    token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
-    request = Request(f"{url}{path}", method=method, headers={"Authorization": f"Basic {token}"})
-    with urlopen(request, timeout=10) as response:
-        data = response.read()
-    return json.loads(data) if data else None
-
-
-def _close_with_management_api(url: str, user: str, password: str, name: str) -> int:
-    connections: list[Mapping[str, Any]] = _management(
-        url, user, password, "GET", "/api/connections"
-    )
-    closed = 0
-    for item in connections:
-        if (item.get("client_properties") or {}).get("connection_name") == name:
-            _management(url, user, password, "DELETE", f"/api/connections/{quote(item['name'])}")
-            closed += 1
-    return closed
+        return self._loop.run(cut(), 30.0)

@@ -3,10 +3,16 @@
 Every agency answers "do you know this child, this household?" with the same rule, so that
 a "not known" from one agency means the same as from another. The rule, in order:
 
-1. **Strong identifier.** For each identifier the agency holds (``strong_ids``: the NHS
-   number for health, the Unique Pupil Number for education, the local authority child id
-   later), a subject that carries it and the one record holding the same value match, with
-   confidence 1.0 and that identifier as the method.
+1. **Strong identifier, corroborated.** For each identifier the agency holds
+   (``strong_ids``: the NHS number for health, the Unique Pupil Number for education, the
+   local authority child id and NHS number for social care), a subject that carries it and
+   the one record holding the same value match, with confidence 1.0 and that identifier as
+   the method, **only when the record's own details corroborate it**: the same date of
+   birth, and the same name (``same_name`` below). An identifier is typed by hand, copied
+   from the wrong line of a form or taken from a sibling's letter; on its own it says which
+   record to look at, never that the record is this child. When the details disagree (or
+   the subject gives none to check), the subject is not matched and the match carries
+   ``identifier_conflict``: the identifier, for a person in the MASH to check by hand.
 2. **Name, date of birth and postcode.** Otherwise the subject needs a given name, a family
    name, a date of birth and a postcode. The candidates are the records with exactly the
    same date of birth and normalised postcode. Names are normalised (case folded, accents
@@ -20,7 +26,11 @@ a "not known" from one agency means the same as from another. The rule, in order
    - ``ratio`` of the names with every space removed, which forgives "Smith-Jones",
      "Smith Jones" and "Smithjones".
 
-   A candidate qualifies at a similarity of ``SIMILARITY_THRESHOLD`` (88) or more. A single
+   A candidate qualifies at a similarity of ``SIMILARITY_THRESHOLD`` (88) or more *and*
+   first given names at least ``GIVEN_NAME_THRESHOLD`` (80) alike (or alike the other way
+   round, given and family name swapped): twins "Ava Richardson" and "Eva Richardson" are
+   93 alike as full names, but they are two children. This pair of conditions is
+   ``same_name``, used for corroboration above and by the hub's chronology too. A single
    qualifying candidate, or a best one at least ``CLEAR_MARGIN`` (5) points ahead of the
    next, matches with method ``NAME_DOB_POSTCODE`` and confidence
    ``0.70 + 0.25 * (similarity - 88) / 12``: 0.70 at the threshold, 0.95 for identical
@@ -30,12 +40,13 @@ a "not known" from one agency means the same as from another. The rule, in order
 Whenever the rule could pick the wrong person it answers "not known" instead, because
 handing the hub someone else's record is worse than handing it nothing:
 
-- a record whose strong identifier differs from the subject's is never a candidate (two
-  NHS numbers are two people, whatever the names say), and a strong-identifier hit whose
-  other identifier conflicts is refused too;
-- two records holding the same strong identifier, two strong identifiers pointing at
-  different records, or two qualifying candidates with no clear winner (twins, a duplicate
-  record) leave the subject unmatched;
+- a record whose strong identifier differs from the subject's is never matched (two NHS
+  numbers are two people, whatever the names say): when it is the one the name, date of
+  birth and postcode point at, the subject is unmatched with ``identifier_conflict``; a
+  strong-identifier hit whose other identifier conflicts is refused the same way;
+- two records holding the same strong identifier, or two strong identifiers pointing at
+  different records, leave the subject unmatched with ``identifier_conflict``; two
+  qualifying candidates with no clear winner (a duplicate record) leave it unmatched;
 - across one request, a record matched by two different subjects is given to neither.
 
 A surname added or dropped ("Holloway" against "Holloway-Carver") is deliberately *not*
@@ -62,25 +73,33 @@ from schemas.models import Subject, SubjectMatch, normalise_postcode
 
 __all__ = [
     "CLEAR_MARGIN",
+    "GIVEN_NAME_THRESHOLD",
     "PERSON_COLUMNS",
     "SIMILARITY_THRESHOLD",
     "Assessment",
     "CsvRow",
+    "ExportError",
+    "ExportFile",
+    "ExportFolder",
     "MatchedSubject",
     "PeopleExport",
     "PersonRecord",
     "RequestMatch",
     "SubjectMatcher",
+    "check_export",
     "combine_assessments",
+    "corroborates",
     "name_similarity",
     "normalise_name",
     "parse_date",
     "read_csv",
     "read_rows",
+    "same_name",
 ]
 
 SIMILARITY_THRESHOLD = 88.0
 CLEAR_MARGIN = 5.0
+GIVEN_NAME_THRESHOLD = 80.0
 _MIN_CONFIDENCE = 0.70
 _MAX_CONFIDENCE = 0.95
 
@@ -206,6 +225,41 @@ def name_similarity(given_a: str, family_a: str, given_b: str, family_b: str) ->
     return float(max(scores))
 
 
+def _given_names_alike(given_a: str, family_a: str, given_b: str, family_b: str) -> bool:
+    # First given names only: "Reece" and "Reece Anthony" are one boy. Swapped given and
+    # family names (recorded the other way round) compare each against the other's.
+    first_a, first_b = given_a.split()[0], given_b.split()[0]
+    if fuzz.ratio(first_a, first_b) >= GIVEN_NAME_THRESHOLD:
+        return True
+    return (
+        fuzz.ratio(first_a, family_b.split()[0]) >= GIVEN_NAME_THRESHOLD
+        and fuzz.ratio(family_a.split()[0], first_b) >= GIVEN_NAME_THRESHOLD
+    )
+
+
+def same_name(given_a: str, family_a: str, given_b: str, family_b: str) -> bool:
+    """Two already normalised names of one person, by the rule in the module docstring:
+    alike as whole names, and the given names alike too (so twins are two children)."""
+    if not (given_a and family_a and given_b and family_b):
+        return False
+    return name_similarity(
+        given_a, family_a, given_b, family_b
+    ) >= SIMILARITY_THRESHOLD and _given_names_alike(given_a, family_a, given_b, family_b)
+
+
+def corroborates(subject: Subject, record: PersonRecord) -> bool:
+    """Whether the record's own date of birth and name confirm it is the subject's: what an
+    identifier needs before anything about the record is disclosed."""
+    if subject.date_of_birth is None or subject.date_of_birth != record.date_of_birth:
+        return False
+    return same_name(
+        normalise_name(subject.given_name),
+        normalise_name(subject.family_name),
+        normalise_name(record.given_name),
+        normalise_name(record.family_name),
+    )
+
+
 def _confidence(similarity: float) -> float:
     span = 100.0 - SIMILARITY_THRESHOLD
     share = (similarity - SIMILARITY_THRESHOLD) / span
@@ -219,11 +273,12 @@ class _Found:
     confidence: float
 
 
+@dataclass(frozen=True)
 class _Refused:
-    """The identifiers settle that the subject must not be matched at all."""
+    """The identifiers settle that the subject must not be matched at all; ``conflict`` is
+    the identifier a person should check."""
 
-
-_REFUSED = _Refused()
+    conflict: MatchMethod
 
 
 @dataclass(frozen=True)
@@ -271,11 +326,11 @@ class SubjectMatcher:
 
     def match(self, subject: Subject) -> tuple[SubjectMatch, PersonRecord | None]:
         found = self._by_strong_id(subject)
-        if found is _REFUSED:
-            return _unmatched(subject), None
         if found is None:
             found = self._by_name_dob_postcode(subject)
-        if not isinstance(found, _Found):
+        if isinstance(found, _Refused):
+            return _unmatched(subject, found.conflict), None
+        if found is None:
             return _unmatched(subject), None
         return (
             SubjectMatch(
@@ -297,7 +352,10 @@ class SubjectMatcher:
         matches: list[SubjectMatch] = []
         matched: list[MatchedSubject] = []
         for subject, match, record in results:
-            if record is None or claims[record.record_id] > 1:
+            if record is None:
+                matches.append(match)  # keeps an identifier conflict for the packet
+                continue
+            if claims[record.record_id] > 1:
                 matches.append(_unmatched(subject))
                 continue
             matches.append(match)
@@ -313,35 +371,40 @@ class SubjectMatcher:
         return ids
 
     @staticmethod
-    def _conflicts(ids: Mapping[MatchMethod, str], record: PersonRecord) -> bool:
+    def _conflict(ids: Mapping[MatchMethod, str], record: PersonRecord) -> MatchMethod | None:
+        """The subject's identifier the record holds a different value of, if any."""
         for method, value in ids.items():
             held = getattr(record, _STRONG_FIELDS[method])
             if held is not None and held != value:
-                return True
-        return False
+                return method
+        return None
 
     def _by_strong_id(self, subject: Subject) -> _Found | _Refused | None:
-        """The record the subject's identifiers point at; ``_REFUSED`` when they point at
-        more than one, or at one whose other identifier disagrees, because a name cannot
-        then settle who is who."""
+        """The record the subject's identifiers point at, when its own date of birth and name
+        corroborate it; refused when they do not, when the identifiers point at more than
+        one record, or at one whose other identifier disagrees, because nobody can then say
+        from the records alone who is who."""
         ids = self._subject_ids(subject)
         hits: dict[str, tuple[PersonRecord, MatchMethod]] = {}
         for method, value in ids.items():
             records = self._by_id[method].get(value, [])
             if len(records) > 1:
-                return _REFUSED  # a duplicated identifier: the agency's data needs fixing
+                return _Refused(method)  # a duplicated identifier: the agency's data needs fixing
             for record in records:
                 hits.setdefault(record.record_id, (record, method))
         if not hits:
             return None
         if len(hits) > 1:
-            return _REFUSED
+            return _Refused(next(iter(hits.values()))[1])
         record, method = next(iter(hits.values()))
-        if self._conflicts(ids, record):
-            return _REFUSED
+        other = self._conflict(ids, record)
+        if other is not None:
+            return _Refused(other)
+        if not corroborates(subject, record):
+            return _Refused(method)
         return _Found(record, method, 1.0)
 
-    def _by_name_dob_postcode(self, subject: Subject) -> _Found | None:
+    def _by_name_dob_postcode(self, subject: Subject) -> _Found | _Refused | None:
         given, family = normalise_name(subject.given_name), normalise_name(subject.family_name)
         if not (given and family and subject.date_of_birth and subject.postcode):
             return None
@@ -351,12 +414,18 @@ class SubjectMatcher:
             (
                 (name_similarity(given, family, c.given, c.family), c.record)
                 for c in self._by_dob_postcode.get(key, [])
-                if not self._conflicts(ids, c.record)
+                if same_name(given, family, c.given, c.family)
             ),
             key=lambda pair: pair[0],
             reverse=True,
         )
-        qualifying = [(score, r) for score, r in scored if score >= SIMILARITY_THRESHOLD]
+        qualifying = scored  # same_name holds the similarity threshold
+        for _, record in qualifying:
+            # The details point at a record whose identifier is not the subject's: the
+            # identifier and the details disagree, which is for a person to settle.
+            conflict = self._conflict(ids, record)
+            if conflict is not None:
+                return _Refused(conflict)
         if not qualifying:
             return None
         best_score, best = qualifying[0]
@@ -365,9 +434,13 @@ class SubjectMatcher:
         return _Found(best, MatchMethod.NAME_DOB_POSTCODE, _confidence(best_score))
 
 
-def _unmatched(subject: Subject) -> SubjectMatch:
+def _unmatched(subject: Subject, conflict: MatchMethod | None = None) -> SubjectMatch:
     return SubjectMatch(
-        subject_id=subject.subject_id, matched=False, method=MatchMethod.NONE, confidence=0.0
+        subject_id=subject.subject_id,
+        matched=False,
+        method=MatchMethod.NONE,
+        confidence=0.0,
+        identifier_conflict=conflict,
     )
 
 
@@ -562,6 +635,62 @@ PERSON_COLUMNS = ("given_name", "family_name", "date_of_birth", "postcode", "hou
 """Columns every agency's people file has, beside its own id column."""
 
 
+class ExportError(ValueError):
+    """Everything found wrong with an export folder at once, one line per problem, so that
+    an agency's IT team fixes them in one go rather than one start-up at a time."""
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = list(problems)
+
+
+@dataclass(frozen=True)
+class ExportFile:
+    """One file of an agency's export and the columns its adapter reads from it."""
+
+    name: str
+    columns: tuple[str, ...]
+    optional: bool = False  # e.g. restricted intelligence, which not every agency shares
+
+
+def _header_problem(path: Path, columns: Sequence[str]) -> str | None:
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as handle:
+            header = next(csv.reader(handle), None)
+    except UnicodeDecodeError:
+        return f"{path}: not UTF-8 text"
+    except csv.Error as exc:
+        return f"{path}: not a readable CSV file ({exc})"
+    except OSError as exc:
+        return f"{path}: cannot be read ({exc.strerror})"
+    if header is None:
+        return f"{path}: empty, a header row is required"
+    missing = [column for column in columns if column not in header]
+    if missing:
+        return f"{path}, line 1: missing column(s) {', '.join(missing)}"
+    return None
+
+
+def check_export(folder: Path, files: Iterable[ExportFile]) -> None:
+    """Check that ``folder`` holds every file with its columns before any row is read;
+    :class:`ExportError` lists every missing file and column. A bad value in a row is found
+    as the files are read, and named by file, line and column."""
+    if not folder.is_dir():
+        raise ExportError([f"{folder}: no such folder"])
+    problems: list[str] = []
+    for export in files:
+        path = folder / export.name
+        if not path.is_file():
+            if not export.optional:
+                problems.append(f"{path}: file not found")
+            continue
+        problem = _header_problem(path, export.columns)
+        if problem is not None:
+            problems.append(problem)
+    if problems:
+        raise ExportError(problems)
+
+
 class PeopleExport:
     """An agency's people file: records by id and by household, and what it says of each.
 
@@ -599,3 +728,22 @@ class PeopleExport:
 
     def assessments(self, household_ids: Iterable[str]) -> list[Assessment]:
         return [self._assessments[p.record_id] for p in self.members(household_ids)]
+
+
+class ExportFolder:
+    """An agency's export folder, checked as a whole on opening (:func:`check_export`), whose
+    files are then read with the columns declared for them: the one place they are named."""
+
+    def __init__(self, folder: Path, files: Sequence[ExportFile]) -> None:
+        check_export(folder, files)
+        self.folder = folder
+        self._files = {export.name: export for export in files}
+
+    def has(self, name: str) -> bool:
+        return (self.folder / self._files[name].name).is_file()
+
+    def rows(self, name: str) -> list[CsvRow]:
+        return read_rows(self.folder / name, self._files[name].columns)
+
+    def people(self, name: str, id_column: str) -> PeopleExport:
+        return PeopleExport(self.folder / name, id_column, self._files[name].columns)

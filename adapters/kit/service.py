@@ -86,7 +86,13 @@ class AdapterService:
         # Each hold ends with its delivery; the limit only bounds a handler that hangs.
         self.head_start = HeadStart(limit=5.0)
         self.consumers: list[Consumer] = []
+        self._watch: asyncio.Task[None] | None = None
         self.ready = asyncio.Event()
+
+    @property
+    def connection(self) -> AbstractRobustConnection | None:
+        """The adapter's broker connection once started (fault tests cut it under it)."""
+        return self._connection
 
     async def start(self) -> None:
         name = self.agency.name
@@ -126,9 +132,13 @@ class AdapterService:
             )
             await consumer.start()
             self.consumers.append(consumer)
+        signer = self.credentials.signer
+        # An adapter whose only signing key was retired answers nothing and is not ready.
+        self._watch = asyncio.create_task(signer.watch(), name="signing-key-watch")
         checks = {
             "broker": lambda: broker_connected(connection),
             "consumers": lambda: consumers_attached(self.consumers, len(LANES)),
+            "signing_key": lambda: signer.problem is None,
         }
         self.ops = await serve(
             self.settings.metrics_port, self.settings.metrics_host, self.metrics, checks
@@ -137,6 +147,8 @@ class AdapterService:
         log.info("adapter_ready", agency=name, prefix=self.settings.prefix)
 
     async def stop(self) -> None:
+        if self._watch is not None:
+            self._watch.cancel()
         if self.ops is not None:
             await self.ops.stop()
         if self._connection is not None:
@@ -222,5 +234,7 @@ class AdapterService:
             revision=request.revision,
             outcome=response.outcome.value,
             matched=sum(1 for m in response.matches if m.matched),
+            # A count only: which identifier disagreed is in the answer, for the MASH to see.
+            identifier_conflicts=sum(1 for m in response.matches if m.identifier_conflict),
             ms=round((time.perf_counter() - started) * 1000, 1),
         )

@@ -23,7 +23,14 @@ from datetime import date
 from pathlib import Path
 
 from adapters.kit.agency import Lookup
-from adapters.kit.matching import PeopleExport, SubjectMatcher, combine_assessments, read_rows
+from adapters.kit.matching import (
+    PERSON_COLUMNS,
+    CsvRow,
+    ExportFile,
+    ExportFolder,
+    SubjectMatcher,
+    combine_assessments,
+)
 from schemas.models import (
     AdultPosingRisk,
     InformationRequest,
@@ -33,9 +40,25 @@ from schemas.models import (
     RestrictedItem,
 )
 
-__all__ = ["DATA_DIR", "PoliceAgency"]
+__all__ = ["DATA_DIR", "EXPORT", "PoliceAgency"]
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
+
+EXPORT = (
+    ExportFile("people.csv", ("person_id", *PERSON_COLUMNS)),
+    ExportFile("incidents.csv", ("incident_id", "person_id", "occurred_on", "category", "summary")),
+    ExportFile(
+        "call_outs.csv", ("call_out_id", "household_id", "occurred_on", "reason", "domestic_abuse")
+    ),
+    ExportFile("risk_adults.csv", ("person_id", "relationship", "risk_summary")),
+    # A force that shares nothing restricted leaves this file out.
+    ExportFile(
+        "restricted_intelligence.csv",
+        ("intelligence_id", "person_id", "category", "summary"),
+        optional=True,
+    ),
+)
+"""The files the adapter reads and the columns it needs (see ``data/README.md``)."""
 
 
 @dataclass(frozen=True)
@@ -66,15 +89,12 @@ class PoliceAgency:
     """Police records read from a folder of CSV exports, loaded once."""
 
     def __init__(self, data_dir: Path | None = None) -> None:
-        folder = data_dir or DATA_DIR
-        self._people = PeopleExport(folder / "people.csv", "person_id")
+        export = ExportFolder(data_dir or DATA_DIR, EXPORT)
+        self._people = export.people("people.csv", "person_id")
         self._matcher = SubjectMatcher(self._people.records.values(), strong_ids=())
-        self._incidents = self._read_incidents(folder / "incidents.csv")
+        self._incidents = self._read_incidents(export.rows("incidents.csv"))
         self._call_outs: dict[str, list[_CallOut]] = defaultdict(list)
-        for row in read_rows(
-            folder / "call_outs.csv",
-            ("call_out_id", "household_id", "occurred_on", "reason", "domestic_abuse"),
-        ):
+        for row in export.rows("call_outs.csv"):
             self._call_outs[row.text("household_id")].append(
                 _CallOut(
                     row.text("call_out_id"),
@@ -84,21 +104,15 @@ class PoliceAgency:
                 )
             )
         self._risks: dict[str, list[_RiskAdult]] = defaultdict(list)
-        for row in read_rows(
-            folder / "risk_adults.csv", ("person_id", "relationship", "risk_summary")
-        ):
+        for row in export.rows("risk_adults.csv"):
             person_id = self._people.reference(row, "person_id")
             self._risks[person_id].append(
                 _RiskAdult(person_id, row.text("relationship"), row.text("risk_summary"))
             )
 
-        # Optional: a force that shares nothing restricted leaves the file out.
         self._restricted: dict[str, list[tuple[str, str]]] = defaultdict(list)
-        restricted = folder / "restricted_intelligence.csv"
-        if restricted.exists():
-            for row in read_rows(
-                restricted, ("intelligence_id", "person_id", "category", "summary")
-            ):
+        if export.has("restricted_intelligence.csv"):
+            for row in export.rows("restricted_intelligence.csv"):
                 self._restricted[self._people.reference(row, "person_id")].append(
                     (row.text("category"), row.text("summary"))
                 )
@@ -169,9 +183,8 @@ class PoliceAgency:
             restricted=restricted,
         )
 
-    def _read_incidents(self, path: Path) -> list[_Incident]:
+    def _read_incidents(self, rows: list[CsvRow]) -> list[_Incident]:
         # One row per person involved, so an incident with two people has two rows.
-        rows = read_rows(path, ("incident_id", "person_id", "occurred_on", "category", "summary"))
         people: dict[str, list[str]] = defaultdict(list)
         first: dict[str, tuple[date, str, str]] = {}
         for row in rows:

@@ -29,11 +29,12 @@ from typing import TypeVar
 
 from adapters.kit.agency import Lookup
 from adapters.kit.matching import (
+    PERSON_COLUMNS,
+    ExportFile,
+    ExportFolder,
     MatchedSubject,
-    PeopleExport,
     SubjectMatcher,
     combine_assessments,
-    read_rows,
 )
 from schemas.enums import AbuseCategory, AllocationRole, CaseType, MatchMethod
 from schemas.models import (
@@ -45,9 +46,21 @@ from schemas.models import (
     SocialCareFindings,
 )
 
-__all__ = ["DATA_DIR", "SocialCareAgency"]
+__all__ = ["DATA_DIR", "EXPORT", "SocialCareAgency"]
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
+
+EXPORT = (
+    ExportFile("people.csv", ("person_id", *PERSON_COLUMNS)),
+    ExportFile(
+        "contacts.csv",
+        ("contact_id", "person_id", "received_on", "source", "category", "outcome"),
+    ),
+    ExportFile("cases.csv", ("case_id", "person_id", "case_type", "opened_on")),
+    ExportFile("plans.csv", ("plan_id", "person_id", "category", "started_on", "ended_on")),
+    ExportFile("allocations.csv", ("person_id", "worker_name", "team", "role")),
+)
+"""The files the adapter reads and the columns it needs (see ``data/README.md``)."""
 
 T = TypeVar("T")
 
@@ -87,17 +100,14 @@ class SocialCareAgency:
     """Children's social care records read from a folder of CSV exports, loaded once."""
 
     def __init__(self, data_dir: Path | None = None) -> None:
-        folder = data_dir or DATA_DIR
-        self._people = PeopleExport(folder / "people.csv", "person_id")
+        export = ExportFolder(data_dir or DATA_DIR, EXPORT)
+        self._people = export.people("people.csv", "person_id")
         self._matcher = SubjectMatcher(
             self._people.records.values(),
             strong_ids=(MatchMethod.LA_CHILD_ID, MatchMethod.NHS_NUMBER),
         )
         self._contacts: dict[str, list[_Contact]] = defaultdict(list)
-        for row in read_rows(
-            folder / "contacts.csv",
-            ("contact_id", "person_id", "received_on", "source", "category", "outcome"),
-        ):
+        for row in export.rows("contacts.csv"):
             self._contacts[self._people.reference(row, "person_id")].append(
                 _Contact(
                     contact_id=row.text("contact_id"),
@@ -109,16 +119,12 @@ class SocialCareAgency:
                 )
             )
         self._cases: dict[str, list[_Case]] = defaultdict(list)
-        for row in read_rows(
-            folder / "cases.csv", ("case_id", "person_id", "case_type", "opened_on")
-        ):
+        for row in export.rows("cases.csv"):
             self._cases[self._people.reference(row, "person_id")].append(
                 _Case(row.choice("case_type", CaseType), row.required_date("opened_on"))
             )
         self._plans: dict[str, list[_Plan]] = defaultdict(list)
-        for row in read_rows(
-            folder / "plans.csv", ("plan_id", "person_id", "category", "started_on", "ended_on")
-        ):
+        for row in export.rows("plans.csv"):
             self._plans[self._people.reference(row, "person_id")].append(
                 _Plan(
                     row.choice("category", AbuseCategory),
@@ -127,9 +133,7 @@ class SocialCareAgency:
                 )
             )
         self._allocations: dict[str, _Allocation] = {}
-        for row in read_rows(
-            folder / "allocations.csv", ("person_id", "worker_name", "team", "role")
-        ):
+        for row in export.rows("allocations.csv"):
             person_id = self._people.reference(row, "person_id")
             if person_id in self._allocations:
                 # Two workers for one child is a record to fix, not a choice to guess.

@@ -7,15 +7,19 @@ from pathlib import Path
 
 import pytest
 
+from adapters.education import EducationAgency
+from adapters.kit import matching
 from adapters.kit.agency import Lookup
 from adapters.kit.harness import ContractHarness
 from adapters.police import PoliceAgency
+from faults.rabbit_node import RabbitNode
 from schemas.models import AdultPosingRisk, InformationRequest, PoliceFindings
-from tests.contract import test_police
+from tests.contract import test_education, test_police
 
 pytestmark = pytest.mark.broker
 
 POLICE = test_police.TestPoliceContract
+EDUCATION = test_education.TestEducationContract
 
 
 class NamesSomeoneElse(PoliceAgency):
@@ -66,3 +70,23 @@ def test_the_contract_fails_an_adapter_that_sends_restricted_text_in_clear(
         pytest.raises(AssertionError, match="restricted text in clear"),
     ):
         POLICE().test_encrypts_restricted_findings(harness)
+
+
+def test_the_contract_fails_an_adapter_that_trusts_an_identifier_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The matching rule as it was: the record holding the UPN is the child, whoever it is.
+    monkeypatch.setattr(matching, "corroborates", lambda subject, record: True)
+    with (
+        ContractHarness("education", tmp_path, records=EducationAgency()) as harness,
+        pytest.raises(AssertionError, match="known on another child's name"),
+    ):
+        EDUCATION().test_an_identifier_with_another_childs_details_is_not_known_and_flagged(harness)
+
+
+def test_the_connection_cut_reaches_the_adapter_on_a_broker_that_is_not_the_default_node(
+    management_node: RabbitNode, tmp_path: Path
+) -> None:
+    # A private node on its own ports: rabbitmqctl without -n would look at the machine's.
+    with ContractHarness("police", tmp_path, amqp_url=management_node.amqp_url) as harness:
+        POLICE().test_keeps_answering_after_its_connection_is_closed(harness)

@@ -19,6 +19,7 @@ class TestSocialCareContract(AdapterContract):
         family_name="Bennett",
         date_of_birth=date(2016, 11, 30),
         postcode="ZX2 5HB",
+        la_child_id="LA302-640226",  # so the identity tests try the LA child id
     )
     other_known_subject = Subject(
         subject_id="S2",

@@ -83,7 +83,13 @@ async def test_demo_prints_every_packet_and_exits_zero() -> None:
     out, _ = await asyncio.wait_for(process.communicate(), 150)
     text = out.decode()
     assert process.returncode == 0, text[-2000:]
-    assert re.search(rf"re-rated MASH-\d{{4}}-\d{{6}} {Brag.AMBER.value} → {Brag.RED.value}", text)
+    rerated = re.search(
+        rf"re-rated (MASH-\d{{4}}-\d{{6}}) {Brag.AMBER.value} → {Brag.RED.value}", text
+    )
+    assert rerated, text[-2000:]
+    # The re-rating landed while agencies were still checking: its packet is Red, with history.
+    assert re.search(rf"{rerated.group(1)}\s+{Brag.RED.value}\s+packet v1 \(complete\)", text)
+    assert re.search(r"Ratings\s+AMBER at \d\d:\d\d → RED at \d\d:\d\d", text)
     packets = len(list(EXAMPLES.glob("*.json")))
     assert f"{packets} packets assembled" in text
     # The fifth agency answers; the attendance case goes to the child's lead professional;

@@ -116,7 +116,7 @@ async def test_hub_and_adapter_metrics_count_their_own_traffic(stack: Stack) -> 
         assert await reply.json() == {
             "status": "ready",
             "component": "adapter-police",
-            "checks": {"broker": True, "consumers": True},
+            "checks": {"broker": True, "consumers": True, "signing_key": True},
         }
 
 
@@ -136,21 +136,28 @@ async def test_ready_process_passes_health_check_and_a_disconnected_one_fails_it
                 "broker": True,
                 "consumers": True,
                 "database": True,
+                "signing_key": True,
             }
 
         code, out, _ = await mash_cli("health", url, env=env)
         assert code == 0
-        assert out.strip() == "hub: ready (broker ok, consumers ok, database ok)"
+        assert out.strip() == "hub: ready (broker ok, consumers ok, database ok, signing_key ok)"
         port = str(hub.monitoring.server.port)  # a container's check: this host, its own port
         code, out, _ = await mash_cli("health", env={**env, "MASH_METRICS_PORT": port})
-        assert (code, out.strip()) == (0, "hub: ready (broker ok, consumers ok, database ok)")
+        ready = "hub: ready (broker ok, consumers ok, database ok, signing_key ok)"
+        assert (code, out.strip()) == (0, ready)
 
         assert hub._connection is not None
         await hub._connection.close()  # the broker is gone for good: no reconnect
         async with session.get(f"{url}/readyz") as reply:
             assert reply.status == 503
             checks = (await reply.json())["checks"]
-        assert checks == {"broker": False, "consumers": False, "database": True}
+        assert checks == {
+            "broker": False,
+            "consumers": False,
+            "database": True,
+            "signing_key": True,
+        }
 
         code, _, err = await mash_cli("health", url, env=env)
         assert code == 1

@@ -15,7 +15,8 @@ import pytest
 
 pytestmark = pytest.mark.broker
 
-AGENCY = "youth_justice"
+# Hyphenated, as the built-in "social-care": the package is mash_adapter_youth_justice.
+AGENCY = "youth-justice"
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,10 @@ def test_a_new_adapter_passes_its_own_tests_as_generated(installed: Installed) -
     )
 
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
-    assert "12 passed" in run.stdout  # the lookup's 4 and the contract's 8, none skipped
+    summary = run.stdout.strip().splitlines()[-1]
+    assert summary.startswith("13 passed"), summary  # the lookup's 4, the contract's 9
+    assert "warning" not in summary, run.stdout[-3000:]
+    assert "Warning" not in run.stdout + run.stderr, run.stdout[-3000:] + run.stderr[-2000:]
 
 
 def test_a_new_adapter_is_listed_with_the_package_it_comes_from(installed: Installed) -> None:
@@ -101,13 +105,37 @@ def test_a_new_adapters_findings_schema_is_in_the_registry(installed: Installed)
     assert run.stdout.strip().endswith("uk.mash.YouthJusticeFindings.avsc")
 
 
-@pytest.mark.parametrize("name", ["Youth-Justice", "9lives", "youth__justice", "hub", "police"])
+@pytest.mark.parametrize(
+    "name",
+    ["Youth-Justice", "9lives", "youth__justice", "youth-_justice", "youth-", "hub", "police"],
+)
 def test_a_bad_name_is_refused_in_one_line(name: str, tmp_path: Path) -> None:
     made = mash("adapter", "new", name, "--dir", str(tmp_path))
 
     assert made.returncode == 2
     assert made.stderr.startswith("error: ") and made.stderr.count("\n") == 1
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_name_the_installed_social_care_already_has_with_an_underscore_is_refused(
+    tmp_path: Path,
+) -> None:
+    # One Python package (mash_adapter_social_care) for two agencies would be a mix-up.
+    made = mash("adapter", "new", "social_care", "--dir", str(tmp_path))
+
+    assert made.returncode == 2
+    assert made.stderr == "error: an adapter named 'social-care' is already installed\n"
+
+
+def test_a_hyphenated_name_is_one_agency_in_every_place_it_appears(installed: Installed) -> None:
+    pyproject = (installed.package / "pyproject.toml").read_text(encoding="utf-8")
+    agency = (installed.package / "mash_adapter_youth_justice" / "agency.py").read_text(
+        encoding="utf-8"
+    )
+
+    assert 'youth-justice = "mash_adapter_youth_justice:YouthJusticeAgency"' in pyproject
+    assert 'return "youth-justice"' in agency
+    assert "MASH_YOUTH_JUSTICE_DATA" in agency
 
 
 def test_an_existing_folder_is_not_overwritten(tmp_path: Path) -> None:

@@ -31,10 +31,34 @@ def child(**fields: object) -> SubjectKeys:
     return SubjectKeys(**values)  # type: ignore[arg-type]
 
 
-def test_the_same_identifier_is_the_same_child_whatever_the_name() -> None:
+def test_the_same_identifier_with_the_same_birthday_and_name_is_the_same_child() -> None:
     assert same_child(
-        child(nhs_number="9994012340", given_name="liv"),
-        child(nhs_number="9994012340", date_of_birth=None),
+        child(nhs_number="9994012340", given_name="olivia rose"),
+        child(nhs_number="9994012340"),
+    )
+
+
+def test_the_same_identifier_with_another_name_or_birthday_is_not_a_link() -> None:
+    # The reported case: a contact carrying another pupil's UPN was linked to hers.
+    theirs = child(upn="W302205713002", given_name="isabella", family_name="green")
+    for mine in (
+        child(upn="W302205713002", given_name="zak", family_name="khan"),
+        child(upn="W302205713002", given_name="isabella", family_name="green", date_of_birth=None),
+        child(
+            upn="W302205713002",
+            given_name="isabella",
+            family_name="green",
+            date_of_birth=date(2016, 4, 5),
+        ),  # day and month swapped
+        child(upn="W302205713002", given_name="isobel", family_name="green"),  # a twin
+    ):
+        assert not same_child(mine, theirs), mine
+
+
+def test_a_twin_with_a_name_like_the_others_is_a_different_child() -> None:
+    assert not same_child(
+        child(given_name="eva", family_name="richardson"),
+        child(given_name="ava", family_name="richardson"),
     )
 
 
@@ -141,3 +165,50 @@ def test_a_long_history_lists_the_most_recent_contacts_and_counts_the_rest(
     assert [e.contact_ref for e in entries] == [
         f"MASH-2026-{seq:06d}" for seq in range(8, total + 1)
     ]
+
+
+def test_a_contact_carrying_another_childs_upn_is_not_linked_to_hers(tmp_path: Path) -> None:
+    # The reported case: Zak Khan's contact carried Isabella Green's UPN.
+    store = HubStore(tmp_path / "hub.sqlite3")
+    received = datetime(2026, 1, 5, 10, tzinfo=UTC)
+    isabella = Subject(
+        subject_id="S1",
+        role=SubjectRole.CHILD,
+        given_name="Isabella",
+        family_name="Green",
+        date_of_birth=date(2009, 2, 3),
+        upn="W302205713002",
+    )
+    zak = Subject(
+        subject_id="S1",
+        role=SubjectRole.CHILD,
+        given_name="Zak",
+        family_name="Khan",
+        date_of_birth=date(2014, 1, 1),
+        upn="W302205713002",
+    )
+    contacts = [
+        make_contact().model_copy(update={"subjects": [child]})
+        for child in (isabella, isabella, zak)
+    ]
+    for seq, contact in enumerate(contacts, start=1):
+        with store.transaction() as db:
+            store.add_contact(
+                db,
+                ref=f"MASH-2026-{seq:06d}",
+                year=2026,
+                seq=seq,
+                contact_id=contact.contact_id,
+                received_at=received + timedelta(days=seq),
+                brag=Brag.GREEN,
+                deadline=received + timedelta(days=seq + 3),
+                body=encode(contact),
+            )
+            store.add_contact_subjects(db, f"MASH-2026-{seq:06d}", subject_keys(contact))
+    second, third = store.contact("MASH-2026-000002"), store.contact("MASH-2026-000003")
+    assert second is not None and third is not None
+
+    assert [e.contact_ref for e in chronology(store, second, contacts[1], [])[0]] == [
+        "MASH-2026-000001"
+    ]
+    assert chronology(store, third, contacts[2], []) == ([], 0)

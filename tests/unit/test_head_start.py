@@ -53,3 +53,29 @@ async def test_releasing_an_unknown_contact_changes_nothing() -> None:
     head_start.hold("MASH-2026-000001")
     head_start.release("MASH-2026-000099")
     assert await _waits(head_start)
+
+
+async def test_a_red_contacts_own_work_does_not_wait_for_the_head_start() -> None:
+    head_start = HeadStart(limit=60)
+    head_start.hold("MASH-2026-000001")
+    assert await _waits(head_start)  # anyone else's routine work waits
+    assert not await _waits_for(head_start, "MASH-2026-000001")
+
+
+async def test_routine_work_for_a_contact_goes_on_once_it_is_re_rated_to_red() -> None:
+    head_start = HeadStart(limit=60)
+    head_start.hold("MASH-2026-000001")
+    waiting = asyncio.create_task(head_start.routine_turn("MASH-2026-000002"))
+    await asyncio.sleep(0.01)
+    assert not waiting.done()
+    head_start.hold("MASH-2026-000002")  # re-rated to Red while its answers were held
+    await asyncio.wait_for(waiting, 1.0)
+    assert head_start.holding
+
+
+async def _waits_for(head_start: HeadStart, ref: str, seconds: float = 0.05) -> bool:
+    try:
+        await asyncio.wait_for(head_start.routine_turn(ref), seconds)
+    except TimeoutError:
+        return True
+    return False

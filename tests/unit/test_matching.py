@@ -3,24 +3,29 @@
 from __future__ import annotations
 
 import time
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from stdnum.gb import nhs, upn
 
+from adapters.education import EducationAgency
 from adapters.kit import matching
 from adapters.kit.matching import (
     SIMILARITY_THRESHOLD,
+    ExportError,
+    ExportFile,
+    ExportFolder,
     PersonRecord,
     SubjectMatcher,
+    check_export,
     normalise_name,
     parse_date,
     read_csv,
     read_rows,
 )
-from schemas.enums import MatchMethod, SubjectRole
-from schemas.models import Subject
+from schemas.enums import Brag, Consent, LawfulBasis, MatchMethod, SubjectRole
+from schemas.models import InformationRequest, Subject
 
 NHS_A = "9994012347"
 NHS_B = "9994012355"
@@ -74,22 +79,132 @@ def test_fictional_identifiers_used_here_are_valid() -> None:
     assert nhs.is_valid(NHS_A) and nhs.is_valid(NHS_B) and upn.is_valid(UPN_A)
 
 
-def test_nhs_number_matches_with_full_confidence_even_when_the_name_differs() -> None:
+def test_nhs_number_matches_with_full_confidence_when_birthday_and_name_corroborate_it() -> None:
     matcher = SubjectMatcher([person(nhs_number=NHS_A)], strong_ids=(MatchMethod.NHS_NUMBER,))
 
-    match, record = matcher.match(subject(given="R", family="Smith", nhs_number="999 401 2347"))
+    # Another postcode (the family moved) does not matter once the identifier is corroborated.
+    match, record = matcher.match(subject(postcode="ZX9 9AA", nhs_number="999 401 2347"))
 
     assert match.matched and match.method is MatchMethod.NHS_NUMBER
     assert match.confidence == 1.0 and match.record_id == "R1"
+    assert match.identifier_conflict is None
     assert record is not None and record.record_id == "R1"
 
 
 def test_upn_matches_for_an_agency_that_holds_upns() -> None:
     matcher = SubjectMatcher([person(upn_value=UPN_A)], strong_ids=(MatchMethod.UPN,))
 
-    match, _ = matcher.match(subject(given=None, family=None, born=None, upn_value=UPN_A))
+    match, _ = matcher.match(subject(upn_value=UPN_A))
 
     assert match.matched and match.method is MatchMethod.UPN
+
+
+@pytest.mark.parametrize(
+    ("what", "details"),
+    [
+        ("another child's name and birthday", {"given": "Zak", "family": "Khan"}),
+        ("a twin's name and the same birthday", {"given": "Amy"}),
+        ("the birthday with day and month swapped", {"born": date(2008, 2, 11)}),
+        ("only the family name shared", {"given": "Mia", "born": date(2009, 3, 1)}),
+        ("no name or birthday to check it against", {"given": None, "born": None}),
+    ],
+)
+@pytest.mark.parametrize("kind", [MatchMethod.NHS_NUMBER, MatchMethod.UPN, MatchMethod.LA_CHILD_ID])
+def test_an_identifier_the_record_does_not_corroborate_is_a_conflict_not_a_match(
+    what: str, details: dict[str, object], kind: MatchMethod
+) -> None:
+    held = {MatchMethod.NHS_NUMBER: NHS_A, MatchMethod.UPN: UPN_A, MatchMethod.LA_CHILD_ID: "LA77"}
+    field = {MatchMethod.NHS_NUMBER: "nhs_number", MatchMethod.UPN: "upn"}.get(kind, "la_child_id")
+    record = PersonRecord(
+        record_id="R1",
+        given_name="Ava",
+        family_name="Holloway",
+        date_of_birth=date(2008, 11, 2),
+        postcode="ZX4 7QD",
+        household_id="H1",
+        **{field: held[kind]},
+    )
+    matcher = SubjectMatcher([record], strong_ids=(kind,))
+    asked = subject(**{"given": "Ava", **details})  # type: ignore[arg-type]
+    asked = asked.model_copy(update={field: held[kind]})
+
+    match, found = matcher.match(asked)
+
+    assert not match.matched, f"matched on {what}"
+    assert found is None and match.record_id is None and match.confidence == 0.0
+    assert match.identifier_conflict is kind
+
+
+def test_another_pupils_upn_with_a_childs_details_discloses_nothing_and_flags_a_conflict() -> None:
+    """The reported case: Zak Khan's request carried Isabella Green's UPN, and education
+    answered KNOWN with her school, attendance, strengths and her brothers' names."""
+    education = EducationAgency()
+    zak = Subject(
+        subject_id="S1",
+        role=SubjectRole.CHILD,
+        given_name="Zak",
+        family_name="Khan",
+        date_of_birth=date(2014, 1, 1),
+        postcode="ZX1 1AA",
+        upn="W302205713002",  # Isabella Green's
+    )
+
+    lookup = education.lookup(_request(zak))
+
+    assert not lookup.known
+    assert lookup.findings is None and lookup.strengths == []
+    assert [(m.matched, m.record_id, m.identifier_conflict) for m in lookup.matches] == [
+        (False, None, MatchMethod.UPN)
+    ]
+
+
+def test_a_pupils_own_upn_and_details_still_match() -> None:
+    isabella = Subject(
+        subject_id="S1",
+        role=SubjectRole.CHILD,
+        given_name="Isabella",
+        family_name="Green",
+        date_of_birth=date(2009, 2, 3),
+        upn="W302205713002",
+    )
+
+    lookup = EducationAgency().lookup(_request(isabella))
+
+    assert lookup.known and lookup.matches[0].method is MatchMethod.UPN
+
+
+def test_a_sibling_with_a_conflicting_upn_does_not_open_the_household() -> None:
+    # A parent the school does not hold, and a "sibling" carrying Jack Green's UPN under
+    # another name: nothing about the Greens, brothers included, may come back.
+    sibling = Subject(
+        subject_id="S2",
+        role=SubjectRole.SIBLING,
+        given_name="Zak",
+        family_name="Khan",
+        date_of_birth=date(2018, 4, 6),
+        upn="V302205722002",
+    )
+
+    lookup = EducationAgency().lookup(_request(sibling))
+
+    assert not lookup.known and lookup.findings is None
+    assert lookup.matches[0].identifier_conflict is MatchMethod.UPN
+
+
+def _request(*subjects: Subject) -> InformationRequest:
+    now = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+    return InformationRequest(
+        request_id="req-1",
+        contact_ref="MASH-2026-000001",
+        agency="education",
+        brag=Brag.AMBER,
+        deadline=now + timedelta(hours=8),
+        issued_at=now,
+        concerns_summary="fictional",
+        consent=Consent.GIVEN,
+        lawful_basis=LawfulBasis.CONSENT,
+        subjects=list(subjects),
+    )
 
 
 def test_an_identifier_the_agency_does_not_hold_is_not_used() -> None:
@@ -211,6 +326,20 @@ def test_a_conflicting_nhs_number_is_not_known_even_when_everything_else_agrees(
     match, _ = matcher.match(subject(nhs_number=NHS_B))
 
     assert not match.matched
+    # The details point at a record with another NHS number: a person should look.
+    assert match.identifier_conflict is MatchMethod.NHS_NUMBER
+
+
+@pytest.mark.parametrize(("asked", "held"), [("Eva", "Ava"), ("Jake", "Jack")])
+def test_a_twin_not_on_the_records_is_not_matched_to_the_other_by_name(
+    asked: str, held: str
+) -> None:
+    # Same birthday and address, and 93 alike as full names: only the given names differ.
+    matcher = SubjectMatcher([person("T2", given=held, family="Richardson")])
+
+    match, _ = matcher.match(subject(given=asked, family="Richardson"))
+
+    assert not match.matched
 
 
 def test_an_nhs_number_unknown_to_the_agency_falls_back_to_name_when_the_record_has_none() -> None:
@@ -230,6 +359,7 @@ def test_a_shared_nhs_number_in_the_agency_data_is_not_known() -> None:
     match, _ = matcher.match(subject(nhs_number=NHS_A))
 
     assert not match.matched
+    assert match.identifier_conflict is MatchMethod.NHS_NUMBER
 
 
 @pytest.mark.parametrize(
@@ -325,3 +455,33 @@ def test_a_missing_column_or_file_is_a_clear_value_error(tmp_path: Path) -> None
         read_rows(path, required=("a", "c"))
     with pytest.raises(ValueError, match="file not found"):
         read_rows(tmp_path / "absent.csv")
+
+
+def test_an_export_folder_is_checked_whole_with_one_line_per_problem(tmp_path: Path) -> None:
+    (tmp_path / "people.csv").write_text("person_id,given_name\n", encoding="utf-8")
+    (tmp_path / "notes.csv").write_bytes("note\n\xe9t\xe9\n".encode("latin-1"))
+    (tmp_path / "empty.csv").write_text("", encoding="utf-8")
+    files = (
+        ExportFile("people.csv", ("person_id", "given_name", "family_name", "household_id")),
+        ExportFile("events.csv", ("event_id",)),
+        ExportFile("restricted.csv", ("category",), optional=True),  # absent, and allowed to be
+        ExportFile("notes.csv", ("note",)),
+        ExportFile("empty.csv", ("a",)),
+    )
+
+    with pytest.raises(ExportError) as refused:
+        ExportFolder(tmp_path, files)
+
+    assert refused.value.problems == [
+        f"{tmp_path / 'people.csv'}, line 1: missing column(s) family_name, household_id",
+        f"{tmp_path / 'events.csv'}: file not found",
+        f"{tmp_path / 'notes.csv'}: not UTF-8 text",
+        f"{tmp_path / 'empty.csv'}: empty, a header row is required",
+    ]
+
+
+def test_an_export_folder_that_is_not_there_is_one_line(tmp_path: Path) -> None:
+    with pytest.raises(ExportError) as refused:
+        check_export(tmp_path / "absent", (ExportFile("people.csv", ("person_id",)),))
+
+    assert refused.value.problems == [f"{tmp_path / 'absent'}: no such folder"]

@@ -8,7 +8,14 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-from broker.keyring import RESTRICTED_OWNER, Keyring, ensure_keys, generate_key, load_private_key
+from broker.keyring import (
+    RESTRICTED_OWNER,
+    Keyring,
+    default_restricted_dir,
+    ensure_keys,
+    generate_key,
+    load_private_key,
+)
 from broker.sealed import SealError, open_sealed, seal
 from broker.signing import SIGNATURE, SignatureRefused, Verifier, signer_for
 from hub import audit
@@ -80,7 +87,8 @@ def test_a_sender_outside_the_allowed_set_is_refused(ring: Keyring, tmp_path: Pa
 
 
 def _restricted_private(ring: Keyring, key_dir: Path, key_id: str) -> X25519PrivateKey:
-    key = load_private_key(key_dir, key_id)
+    # The restricted file's keys live beside the key directory, never in it.
+    key = load_private_key(default_restricted_dir(key_dir), key_id)
     assert isinstance(key, X25519PrivateKey)
     return key
 
@@ -110,7 +118,13 @@ def test_rotated_restricted_key_seals_new_findings_and_old_ones_still_open(
     case = {"contact_ref": "MASH-2026-000001", "agency": "police", "response_id": "r-1"}
     old = ring.current(RESTRICTED_OWNER, "restricted")
     before = seal(b"before", old.x25519(), old.key_id, **case)
-    new, _ = generate_key(ring, tmp_path / "private", RESTRICTED_OWNER, "restricted")
+    new, _ = generate_key(
+        ring,
+        tmp_path / "private",
+        RESTRICTED_OWNER,
+        "restricted",
+        folder=default_restricted_dir(tmp_path / "private"),
+    )
     ring.retire(old.key_id)
     current = ring.current(RESTRICTED_OWNER, "restricted")
     after = seal(b"after", current.x25519(), current.key_id, **case)

@@ -24,9 +24,14 @@ from importlib.resources import files
 from importlib.resources.abc import Traversable
 from pathlib import Path
 
+from adapters.registry import data_variable
+
 __all__ = ["AdapterNames", "ScaffoldError", "adapter_names", "new_adapter"]
 
-_NAME = re.compile(r"^[a-z][a-z0-9]*(?:_[a-z0-9]+)*$")
+# Words joined by single hyphens or underscores, as the built-in "social-care": the agency
+# keeps the name as given (queues, broker user, entry point, `mash adapter NAME`), and the
+# Python package and environment variable read each separator as an underscore.
+_NAME = re.compile(r"^[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*$")
 _MAX_LENGTH = 30
 # Names with another meaning on the broker (hub roles) or on the command line.
 _RESERVED = frozenset({"hub", "screening", "restricted", "operator", "list", "new", "kit", "dead"})
@@ -41,6 +46,7 @@ class AdapterNames:
     """One agency's name in each place it appears."""
 
     name: str  # the agency: queues, broker user, `mash adapter NAME`, entry point
+    variable: str  # its export folder's environment variable: MASH_YOUTH_JUSTICE_DATA
     class_name: str  # CamelCase, for classes and the Avro record name
     title: str  # in prose: "youth justice"
     package: str  # the import package
@@ -50,7 +56,7 @@ class AdapterNames:
         return {
             "{{name}}": self.name,
             "{{Name}}": self.class_name,
-            "{{NAME}}": self.name.upper(),
+            "{{NAME}}": self.variable.removeprefix("MASH_").removesuffix("_DATA"),
             "{{title}}": self.title,
             "{{Title}}": self.title[:1].upper() + self.title[1:],
             "{{package}}": self.package,
@@ -62,21 +68,27 @@ def adapter_names(name: str, installed: Iterable[str] = ()) -> AdapterNames:
     """Check ``name`` and derive the others; :class:`ScaffoldError` if it cannot be used."""
     if not _NAME.match(name):
         raise ScaffoldError(
-            f"{name!r} is not a valid agency name: use lower-case letters, digits and single "
-            "underscores, starting with a letter (e.g. youth_justice)"
+            f"{name!r} is not a valid agency name: use lower-case letters and digits, words "
+            "joined by single hyphens or underscores, starting with a letter (e.g. "
+            "youth-justice)"
         )
     if len(name) > _MAX_LENGTH:
         raise ScaffoldError(f"{name!r} is longer than {_MAX_LENGTH} characters")
-    if name in _RESERVED or keyword.iskeyword(name):
+    words = re.split(r"[-_]", name)
+    snake = "_".join(words)
+    if snake in _RESERVED or keyword.iskeyword(snake):
         raise ScaffoldError(f"{name!r} is reserved; choose another agency name")
-    if name in set(installed):
-        raise ScaffoldError(f"an adapter named {name!r} is already installed")
+    for other in installed:
+        # "youth-justice" and "youth_justice" would be one Python package and distribution.
+        if "_".join(re.split(r"[-_]", other)) == snake:
+            raise ScaffoldError(f"an adapter named {other!r} is already installed")
     return AdapterNames(
         name=name,
-        class_name="".join(part.capitalize() for part in name.split("_")),
-        title=name.replace("_", " "),
-        package=f"mash_adapter_{name}",
-        distribution=f"mash-adapter-{name.replace('_', '-')}",
+        variable=data_variable(name),
+        class_name="".join(word.capitalize() for word in words),
+        title=" ".join(words),
+        package=f"mash_adapter_{snake}",
+        distribution=f"mash-adapter-{'-'.join(words)}",
     )
 
 
