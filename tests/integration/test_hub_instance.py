@@ -319,9 +319,9 @@ async def test_a_full_disk_makes_the_hub_unready(
     readyz = f"http://127.0.0.1:{port}/readyz"
     assert await _status(readyz) == 200
 
-    # The disk is as full as this machine's is empty: nothing it has left is enough.
-    free = os.statvfs(settings.db_path.parent)
-    monkeypatch.setattr(monitoring, "MIN_FREE_BYTES", free.f_bavail * free.f_frsize + 1)
+    # Nothing the disk has left is enough: the hub needs more than the whole disk holds.
+    disk = os.statvfs(settings.db_path.parent)
+    monkeypatch.setattr(monitoring, "MIN_FREE_BYTES", 2 * disk.f_blocks * disk.f_frsize)
 
     assert await _status(readyz) == 503
     assert hub.monitoring.database_fault == f"the disk holding {settings.db_path} is full"
