@@ -94,6 +94,7 @@ class HubInstance:
             )
         self.holds_lock = True
         connection.reconnect_callbacks.add(self._reconnected)
+        connection.close_callbacks.add(self._connection_closed)
         async with connection.channel() as channel:
             found = await self._take_records(channel)
             previous = _newest([record for record, _ in found])
@@ -221,6 +222,9 @@ class HubInstance:
         self.record = record
 
     # After a reconnect -----------------------------------------------------------------
+    def _connection_closed(self, *_: Any) -> None:
+        self.holds_lock = False  # the broker dropped the lock with the connection
+
     def _reconnected(self, *_: Any) -> None:
         self.holds_lock = False
         if self._relocking is None or self._relocking.done():
