@@ -36,7 +36,7 @@ import aio_pika
 from broker.connection import broker_user
 from broker.consumer import Rejected
 from broker.settings import BrokerSettings
-from broker.topology import SCREENING, Topology
+from broker.topology import HUB, SCREENING, Topology
 
 __all__ = [
     "Permissions",
