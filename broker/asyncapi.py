@@ -94,6 +94,11 @@ ROUTES: dict[str, Route] = {
         ("uk.mash.ReferrerFeedback",),
         "The MASH's decision told to whoever raised the concern (no findings, no rationale).",
     ),
+    "hub.instance": Route(
+        ("uk.mash.HubInstanceRecord",),
+        "The running hub's instance record, for the hub itself: its database, host, pid,"
+        " start time and the references it reserved; one is kept, the newest.",
+    ),
     "dead": Route(
         (),  # whatever the queue it was taken from carries
         "Messages a consumer could not handle, with the reason, to <queue>.dead.",

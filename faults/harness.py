@@ -113,7 +113,8 @@ class Harness:
         self._verifier: Verifier | None = None
 
     async def __aenter__(self) -> Harness:
-        self.workdir.mkdir(parents=True)
+        # Owner-only: the hub refuses a database folder other accounts may open.
+        self.workdir.mkdir(parents=True, mode=0o700)
         ring = Keyring(self.settings.keyring)
         ensure_keys(ring, self.settings.key_dir, ["hub", OPERATOR, *self.settings.agencies])
         ring.save()
@@ -284,6 +285,8 @@ class Harness:
                 # Nobody reads events, nor runs a console, in a fault run; the event queues
                 # drop their oldest and the console's packets wait for it, as in production.
                 continue
+            if name == self.topology.hub_instance_queue:
+                continue  # the hub's instance record is kept there by design (hub.instance)
             queue = await channel.declare_queue(name, passive=True)
             non_empty += (queue.declaration_result.message_count or 0) > 0
         await channel.close()
