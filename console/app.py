@@ -104,10 +104,13 @@ def create_app(
         return HTMLResponse(html, status_code=status)
 
     def signed_in(request: Request) -> tuple[str, Role] | None:
-        user = request.session.get("user")
-        if not user or store.user(user) is None:
+        # The account as it is now, not as it was at sign-in: a role changed (or an account
+        # replaced) by `mash console user add` takes effect on the next request.
+        name = request.session.get("user")
+        account = store.user(name) if name else None
+        if account is None or account.role != request.session.get("role"):
             return None
-        return user, Role(request.session["role"])
+        return account.name, Role(account.role)
 
     def to_login(request: Request) -> Response:
         return RedirectResponse("/login", status_code=303)

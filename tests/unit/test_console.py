@@ -317,3 +317,15 @@ def test_a_rerating_without_a_rationale_is_not_sent(settings: ConsoleSettings) -
     assert reply.status_code == 400
     assert "Enter the rationale" in reply.text
     assert not [r for r in store.activity() if r.action.startswith("re-rate")]
+
+
+def test_a_role_changed_by_an_administrator_ends_the_session_it_was_signed_in_with(
+    settings: ConsoleSettings,
+) -> None:
+    client, store = _client(settings)
+    _sign_in(client, "officer")
+    assert client.get("/contacts/MASH-2026-000007").status_code == 200
+
+    Accounts(store, FAST).add("officer", Role.HUB_OPERATOR, PASSWORD, FRIDAY_4PM)
+
+    assert client.get("/contacts/MASH-2026-000007", follow_redirects=False).status_code == 303
