@@ -225,9 +225,12 @@ say "healthy: ${SERVICES[*]} (set-up exited 0)"
 ctl() { compose exec -T rabbitmq rabbitmqctl -q "$@"; }
 users=$(ctl list_users)
 if grep -qw guest <<<"$users"; then die "the broker has a guest user"; fi
-ctl environment | grep -q "max_message_size,[0-9]" || die "max_message_size not set"
+setting() { ctl eval "application:get_env(rabbit, $1)." | tr -d '\r\n'; }
+[[ $(setting max_message_size) == "{ok,4194304}" ]] || die "max_message_size not 4 MiB"
+[[ $(setting loopback_users) == *'<<"guest">>'* ]] || die "loopback_users lacks guest"
+[[ $(setting disk_free_limit) == '{ok,"2GB"}' ]] || die "disk_free_limit not 2GB"
 if (echo >"/dev/tcp/127.0.0.1/$MASH_AMQPS_PORT") 2>/dev/null; then
-    say "broker: no guest, TLS listener on $MASH_AMQPS_PORT, max_message_size set"
+    say "broker: no guest, TLS listener on $MASH_AMQPS_PORT, 4 MiB messages, loopback_users, disk alarm at 2GB"
 fi
 
 # Every mash command runs in the image (help is enough to load each one's code), in one
