@@ -308,6 +308,20 @@ read_packet "$ref3" housing || die "no packet for $ref3 with the agency's housin
 say "the agency's own housing adapter answered $ref3"
 agency_compose down --volumes --timeout 10 >/dev/null 2>&1
 
+# The runbook's online backup of the hub, from a container beside the running hub, and a
+# certificate renewal from the set-up's CA (docs/operating.md).
+mkdir -p "$STATE/backups" && chown 10001 "$STATE/backups"
+compose run --rm --no-deps -T -v "$STATE/backups:/backups" --entrypoint python hub \
+    /opt/mash-src/docker/tools/hub_backup.py backup /backups/hub --db /var/lib/mash/hub.sqlite3 \
+    --keyring /run/mash/keys/keyring.json --keys /run/mash/keys >"$STATE/backup.log" 2>&1 ||
+    { cat "$STATE/backup.log" >&2; die "the hub's backup failed"; }
+grep -q '"hub.sqlite3"' "$STATE/backups/hub/manifest.json" || die "the backup has no database"
+compose run --rm --no-deps -T -v "$STATE/backups:/out" --entrypoint python setup \
+    /opt/mash-src/docker/tools/mash_setup.py issue mash-police /out/police-tls \
+    >"$STATE/issue.log" 2>&1 || { cat "$STATE/issue.log" >&2; die "issuing a certificate failed"; }
+[[ -s $STATE/backups/police-tls/client.pem ]] || die "no renewed certificate"
+say "the hub backed up while running; a certificate renewed from the set-up's CA"
+
 say "removing every container and volume"
 compose --profile tools down --volumes --remove-orphans --timeout 10 >/dev/null 2>&1
 left=$($DOCKER ps -aq; $DOCKER volume ls -q)

@@ -23,7 +23,6 @@ import ipaddress
 import json
 import os
 import secrets
-import shutil
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -55,7 +54,15 @@ def _pem_key(key: ec.EllipticCurvePrivateKey) -> bytes:
 
 
 class Authority:
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, saved: Path | None = None) -> None:
+        if saved is not None:
+            # The CA made at set-up, for a certificate issued later (a renewal, a new party).
+            key = serialization.load_pem_private_key((saved / "ca.key").read_bytes(), None)
+            assert isinstance(key, ec.EllipticCurvePrivateKey)
+            self.key = key
+            self.cert = x509.load_pem_x509_certificate((saved / "ca.pem").read_bytes())
+            self.name = self.cert.subject
+            return
         self.key = ec.generate_private_key(ec.SECP256R1())
         self.name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
         now = datetime.now(UTC)
@@ -136,7 +143,30 @@ def mash(*args: str, env: dict[str, str]) -> None:
         print(f"  {line}")
 
 
+def issue(common_name: str, folder: Path) -> int:
+    """``mash_setup.py issue USER DIR``: a new client certificate for a broker user from this
+    MASH's CA (renewal, or an agency's own adapter), written to DIR as in a party's ``tls/``."""
+    try:
+        ca = Authority("", saved=SETUP / "ca")
+    except (OSError, ValueError) as exc:
+        sys.exit(f"error: no CA in {SETUP / 'ca'} ({exc}): has the set-up run?")
+    if folder.exists():
+        sys.exit(f"error: {folder} exists; certificates go to a new folder")
+    cert, key = ca.issue(common_name, ExtendedKeyUsageOID.CLIENT_AUTH, [x509.DNSName(common_name)])
+    write(folder / "ca.pem", ca.cert_pem, 0o644, MASH_UID)
+    write(folder / "client.pem", cert, 0o644, MASH_UID)
+    write(folder / "client.key", key, 0o600, MASH_UID)
+    folder.chmod(0o700)
+    os.chown(folder, MASH_UID, MASH_UID)
+    print(f"issued a certificate for {common_name} in {folder}")
+    return 0
+
+
 def main() -> int:
+    if sys.argv[1:2] == ["issue"]:
+        if len(sys.argv) != 4:
+            sys.exit("usage: mash_setup.py issue BROKER_USER NEW_FOLDER")
+        return issue(sys.argv[2], Path(sys.argv[3]))
     if MARK.exists():
         print(f"set up already ({MARK.read_text().strip()}); nothing to do")
         return 0
@@ -221,7 +251,6 @@ def main() -> int:
     write(SETUP / "admin-password", f"{admin} {password}\n".encode(), 0o600, 0)
     own(broker, BROKER_UID)
     broker.joinpath("tls", "ca.pem").chmod(0o644)
-    shutil.copy(keys / "keyring.json", SETUP / "keyring.json")
 
     users = ", ".join(u["name"] for u in document["users"])
     MARK.write_text(f"{datetime.now(UTC).isoformat(timespec='seconds')}: {users}\n")
