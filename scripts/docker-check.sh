@@ -311,8 +311,11 @@ agency_compose down --volumes --timeout 10 >/dev/null 2>&1
 # The runbook's online backup of the hub, from a container beside the running hub, and a
 # certificate renewal from the set-up's CA (docs/operating.md).
 mkdir -p "$STATE/backups" && chown 10001 "$STATE/backups"
-compose run --rm --no-deps -T -v "$STATE/backups:/backups" --entrypoint python hub \
-    /opt/mash-src/docker/tools/hub_backup.py backup /backups/hub --db /var/lib/mash/hub.sqlite3 \
+# (docker run with the hub's volumes: compose 1.29's `run` links a host-network service to
+# its dependencies and refuses.)
+$DOCKER run --rm --network host -v "${PROJECT}_hub-data:/var/lib/mash" \
+    -v "${PROJECT}_hub-secrets:/run/mash:ro" -v "$STATE/backups:/backups" \
+    --entrypoint python "$MASH_IMAGE" /opt/mash-src/docker/tools/hub_backup.py backup /backups/hub --db /var/lib/mash/hub.sqlite3 \
     --keyring /run/mash/keys/keyring.json --keys /run/mash/keys >"$STATE/backup.log" 2>&1 ||
     { cat "$STATE/backup.log" >&2; die "the hub's backup failed"; }
 grep -q '"hub.sqlite3"' "$STATE/backups/hub/manifest.json" || die "the backup has no database"
