@@ -24,6 +24,7 @@ from broker.head_start import HeadStart
 from broker.identities import check_role_sender, check_sender
 from broker.keyring import KeyringError, readable_restricted_keys
 from broker.publisher import Publisher, PublishFailed
+from broker.replay import replayed_by_operator
 from broker.signing import OPERATOR, SENDER
 from broker.topology import LANES, SCREENING, Lane, Topology, declare
 from hub import audit
@@ -254,8 +255,12 @@ class HubService:
             return Rejected(
                 "reply-to-not-allowed",
                 f"reply_to {message.reply_to[:100]!r} is not a reply queue"
-                f" ({self.topology.reply_queue('*')} or amq.rabbitmq.reply-to)",
+                f" ({self.topology.reply_queue('*')})",
             )
+        if replayed_by_operator(self.settings, message.user_id, message.headers) is not None:
+            # An operator's replay of a dead letter (`mash dlq replay`): the front door's own
+            # signature, verified by the consumer, vouches for it instead (audited).
+            return None
         try:
             check_role_sender(self.settings, message.user_id, SCREENING)
         except Rejected as refusal:
@@ -278,8 +283,11 @@ class HubService:
             sender = _sender(message)
             if not urgent:
                 await self.head_start.routine_turn()  # again: a Red contact may have come since
+            replayed_by = replayed_by_operator(self.settings, message.user_id, message.headers)
             accepted = await self._commits.decide(
-                lambda: self.correlator.accept_contact(contact, message_id, sender),
+                lambda: self.correlator.accept_contact(
+                    contact, message_id, sender, replayed_by=replayed_by
+                ),
                 urgent=urgent,
             )
         except (DecodeError, Rejected) as exc:
@@ -303,13 +311,19 @@ class HubService:
 
     async def _on_answer(self, message: AbstractIncomingMessage) -> None:
         response = decode(message.body, AgencyResponse)
-        check_sender(self.settings, message.user_id, response.agency)
+        # An operator's replay (`mash dlq replay`) comes from the operator's broker user: the
+        # agency's own signature, verified by the consumer, vouches for it instead (audited).
+        replayed_by = replayed_by_operator(self.settings, message.user_id, message.headers)
+        if replayed_by is None:
+            check_sender(self.settings, message.user_id, response.agency)
         message_id, sender = message.message_id or response.response_id, _sender(message)
         if not _urgent(message):
             # Again: a Red contact may have come since (or this one was re-rated to Red).
             await self.head_start.routine_turn(response.contact_ref)
         outcome = await self._commits.decide(
-            lambda: self.correlator.accept_answer(response, message_id, sender),
+            lambda: self.correlator.accept_answer(
+                response, message_id, sender, replayed_by=replayed_by
+            ),
             urgent=_urgent(message),
         )
         if outcome == "recorded":
@@ -322,8 +336,11 @@ class HubService:
         command = decode(message.body, ContactCommand)
         message_id, sender = message.message_id or command.command_id, _sender(message)
         refusal = self._front_door_refusal(message)
+        replayed_by = replayed_by_operator(self.settings, message.user_id, message.headers)
         result = await self._commits.decide(
-            lambda: self.correlator.command(command, message_id, sender, refusal),
+            lambda: self.correlator.command(
+                command, message_id, sender, refusal, replayed_by=replayed_by
+            ),
             urgent=True,
         )
         if result.now_red and result.reply.contact_ref is not None:
@@ -342,9 +359,11 @@ class HubService:
             log.warning("reply_refused", message_id=message.message_id, reason="not-a-reply-queue")
             return
         try:
+            # Through the replies exchange, never the default one (which reaches every queue):
+            # only a client's reply queue is bound there, so any other reply_to is unroutable.
             # A client that gave up has no queue left to route to; one attempt is enough.
             await self.publisher.publish(
-                "",
+                self.topology.replies,
                 message.reply_to,
                 encode(reply),
                 message_id=f"reply-{message.message_id}",

@@ -18,7 +18,6 @@ from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from broker.connection import BrokerConfigError, connect
 from broker.stats import QueueReport, queue_figures
 from broker.topology import Topology
 from hub.settings import HubSettings
@@ -32,6 +31,7 @@ from hub.views import (
     open_readonly,
     reminders_sent_since,
 )
+from ops.connection import BrokerUnreachable, operator_connection
 from schemas.enums import Brag
 
 __all__ = ["Status", "gather_status", "render_status", "span"]
@@ -145,10 +145,10 @@ async def gather_status(
             db.close()
     topology = Topology(settings)
     try:
-        # Bounded (MASH_CONNECT_TIMEOUT), one attempt, and a refusal said in one line.
-        connection = await connect(settings, "mash-status", quiet=True)
-    except (OSError, BrokerConfigError) as exc:
-        status.broker_error = f"cannot reach the broker: {exc or type(exc).__name__}"
+        # MASH_TLS_* as every process uses them: a certificate-only broker is reachable too.
+        connection = await operator_connection(settings, "mash-status")
+    except BrokerUnreachable as exc:
+        status.broker_error = str(exc)
     else:
         async with connection:
             status.queues = await queue_figures(settings, connection, topology.all_queue_names())

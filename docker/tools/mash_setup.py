@@ -36,7 +36,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from broker.identities import user_name
 from broker.provision import HASHING, password_hash, vhost_of
 from broker.settings import BrokerSettings
-from broker.topology import RESTRICTED, SCREENING
+from broker.topology import OPERATOR_ROLE, RESTRICTED, SCREENING
 
 SETUP = Path(os.environ.get("MASH_SETUP_DIR", "/setup"))
 OUT = Path(os.environ.get("MASH_SETUP_OUT", "/out"))
@@ -180,9 +180,12 @@ def main() -> int:
 
     # Parties: the folder each one's container mounts, and its broker role and key holder.
     # The screening role (contacts in, packets out) signs as the operator.
-    parties: dict[str, tuple[str, str]] = {
+    # The operator role (dead letters, events, `mash status`) signs nothing: it gets the
+    # public registry and no private key.
+    parties: dict[str, tuple[str, str | None]] = {
         "hub": ("hub", "hub"),
         "screening": (SCREENING, "operator"),
+        "operator": (OPERATOR_ROLE, None),
         "keeper": (RESTRICTED, "restricted-file"),
         **{agency: (agency, agency) for agency in settings.agencies},
     }
@@ -222,8 +225,14 @@ def main() -> int:
     }
     mash("keys", "init", env=env)
     for party, (_role, holder) in parties.items():
-        # export-holder wants a new folder; --remove: the set-up volume keeps no private key.
-        mash("keys", "export-holder", holder, str(OUT / party / "keys"), "--remove", env=env)
+        if holder is None:
+            (OUT / party / "keys").mkdir()
+            (OUT / party / "keys" / "keyring.json").write_bytes(
+                (keys / "keyring.json").read_bytes()
+            )
+        else:
+            # export-holder wants a new folder; --remove: the set-up volume keeps no private key.
+            mash("keys", "export-holder", holder, str(OUT / party / "keys"), "--remove", env=env)
         own(OUT / party, MASH_UID)
 
     print("broker: users, permissions and topology as definitions loaded at boot")
