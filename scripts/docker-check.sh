@@ -265,12 +265,12 @@ say "submitted $ref from a container"
 read_packet "$ref" police,health,education,housing || die "no complete packet for $ref"
 
 # The operator's tools as the operator role (the only one that reads dead letters).
-for command in "status" "dlq list"; do
+for command in "status" "report" "dlq list"; do
     # shellcheck disable=SC2086
     compose run --rm --no-deps -T operator $command >"$STATE/operator.log" 2>&1 ||
         { cat "$STATE/operator.log" >&2; die "'mash $command' as the operator failed"; }
 done
-say "mash status and mash dlq list as the operator role"
+say "mash status, report and dlq list as the operator role"
 
 # One adapter killed (SIGKILL, no shutdown) and started again: a contact sent while it was
 # down is answered once it is back, nothing lost.
