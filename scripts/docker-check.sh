@@ -73,7 +73,7 @@ cleanup() {
     local code=$?
     set +e
     ((FINISHED)) || ((code != 0)) || code=1
-    if [[ -n ${DOCKER_HOST:-} ]] && [[ -S $STATE/docker.sock ]]; then
+    if $DOCKER version >/dev/null 2>&1; then
         if ((code != 0)); then
             say "logs of the failed run:"
             compose ps
@@ -86,7 +86,8 @@ cleanup() {
         # Containers of a run that died before compose knew them.
         $DOCKER ps -aq --filter "label=com.docker.compose.project=$PROJECT" |
             xargs -r $DOCKER rm -f >/dev/null 2>&1
-        $DOCKER image prune -f >/dev/null 2>&1
+        # Dangling layers of our rebuilds, in our own engine only.
+        [[ -n $DAEMON_PID ]] && $DOCKER image prune -f >/dev/null 2>&1
     fi
     if [[ -n $DAEMON_PID ]]; then
         kill "$DAEMON_PID" 2>/dev/null
@@ -116,25 +117,28 @@ trap cleanup EXIT
 trap "exit 143" TERM INT
 
 # --- the daemon ----------------------------------------------------------------------------
-if [[ -z ${DOCKER_HOST:-} ]] && $DOCKER info >/dev/null 2>&1; then
-    die "a Docker engine already runs here; this check starts its own (unset DOCKER_HOST's default engine or stop it)"
+if $DOCKER info >/dev/null 2>&1; then
+    # An engine already runs (DOCKER_HOST or the default socket): use it, start none, stop
+    # none. Containers still use the host's network only.
+    say "using the Docker engine that already runs here"
+else
+    say "starting dockerd (no bridge, no iptables; data root $CACHE/engine)"
+    # --bridge=none, --iptables/--ip-masq/--ip-forward=false: containers use the host's network,
+    # so the daemon has no reason to touch links or firewall rules and is told not to.
+    dockerd --bridge=none --iptables=false --ip-masq=false --ip-forward=false --ip6tables=false \
+        --data-root "$CACHE/engine" --exec-root "$STATE/exec" --pidfile "$STATE/docker.pid" \
+        --host "unix://$STATE/docker.sock" --storage-driver overlay2 \
+        >"$STATE/dockerd.log" 2>&1 &
+    DAEMON_PID=$!
+    export DOCKER_HOST=unix://$STATE/docker.sock
+    for _ in $(seq 120); do
+        $DOCKER version >/dev/null 2>&1 && break
+        kill -0 "$DAEMON_PID" 2>/dev/null || { tail -20 "$STATE/dockerd.log" >&2; die "dockerd exited"; }
+        sleep 0.5
+    done
+    $DOCKER version >/dev/null 2>&1 || die "dockerd did not answer within 60s"
+    say "dockerd ready"
 fi
-say "starting dockerd (no bridge, no iptables; data root $CACHE/engine)"
-# --bridge=none, --iptables/--ip-masq/--ip-forward=false: containers use the host's network,
-# so the daemon has no reason to touch links or firewall rules and is told not to.
-dockerd --bridge=none --iptables=false --ip-masq=false --ip-forward=false --ip6tables=false \
-    --data-root "$CACHE/engine" --exec-root "$STATE/exec" --pidfile "$STATE/docker.pid" \
-    --host "unix://$STATE/docker.sock" --storage-driver overlay2 \
-    >"$STATE/dockerd.log" 2>&1 &
-DAEMON_PID=$!
-export DOCKER_HOST=unix://$STATE/docker.sock
-for _ in $(seq 120); do
-    $DOCKER version >/dev/null 2>&1 && break
-    kill -0 "$DAEMON_PID" 2>/dev/null || { tail -20 "$STATE/dockerd.log" >&2; die "dockerd exited"; }
-    sleep 0.5
-done
-$DOCKER version >/dev/null 2>&1 || die "dockerd did not answer within 60s"
-say "dockerd ready"
 
 # --- the base image ------------------------------------------------------------------------
 BASE=mash-base:bookworm
