@@ -89,6 +89,11 @@ ROUTES: dict[str, Route] = {
         "Contacts sent straight on to the child's allocated social worker or lead"
         " professional, for children's social care.",
     ),
+    "hub.instance": Route(
+        ("uk.mash.HubInstanceRecord",),
+        "The running hub's instance record, for the hub itself: its database, host, pid,"
+        " start time and the references it reserved; one is kept, the newest.",
+    ),
     "dead": Route(
         (),  # whatever the queue it was taken from carries
         "Messages a consumer could not handle, with the reason, to <queue>.dead.",

@@ -7,7 +7,8 @@ e.g. ``mash-police``). Their permissions are derived from the topology table
 hand, so a queue added to the table is closed to everyone until a reader is named:
 
 - **configure**: nobody; the topology is declared by the administrator who provisions the
-  users (or imported as definitions). The screening UI may create its private reply queues.
+  users (or imported as definitions). The screening UI may create its private reply queues,
+  and the hub its exclusive lock queue (one hub per prefix, :mod:`hub.instance`).
 - **write**: the exchanges the role publishes to. An agency writes only ``answers`` (and the
   ``dead`` exchange, for requests it cannot read); RabbitMQ checks each message's
   ``user_id`` against the login, so an agency cannot answer as another. Nobody writes the
@@ -35,7 +36,7 @@ import aio_pika
 from broker.connection import broker_user
 from broker.consumer import Rejected
 from broker.settings import BrokerSettings
-from broker.topology import SCREENING, Topology
+from broker.topology import HUB, SCREENING, Topology
 
 __all__ = [
     "Permissions",
@@ -121,6 +122,9 @@ def permissions_for(topology: Topology, role: str) -> Permissions:
         configure = f"^{replies}$"
         read += [replies, re.escape(topology.replies)]
         write.append(replies)
+    if role == HUB:
+        # Its lock, an exclusive queue only the hub's own connection declares (hub.instance).
+        configure = f"^{re.escape(topology.hub_lock_queue)}$"
     topics = []
     for exchange in writes:
         if exchange.kind is not aio_pika.ExchangeType.TOPIC:

@@ -181,6 +181,22 @@ class Topology:
     def event_queue(self) -> str:
         return self.name("ops.events")
 
+    @property
+    def hub_instance_exchange(self) -> str:
+        """Where the running hub writes its instance record (:mod:`hub.instance`)."""
+        return self.name("hub.instance")
+
+    @property
+    def hub_instance_queue(self) -> str:
+        """The one retained instance record: which hub, on which database, references reserved."""
+        return self.name("hub.instance")
+
+    @property
+    def hub_lock_queue(self) -> str:
+        """Exclusive to the running hub's connection (not in the table: it lives and dies
+        with that connection), so a second hub on the prefix is refused."""
+        return self.name("hub.lock")
+
     def reply_queue(self, token: str) -> str:
         """A private, exclusive queue for the hub's replies to one client, bound to
         :attr:`replies` under its own name (not in the table: it lives as long as the
@@ -224,6 +240,7 @@ class Topology:
             ExchangeSpec(self.allocated, direct, hub),
             # Only the hub replies; only the screening UI binds a (private) queue here.
             ExchangeSpec(self.replies, direct, frozenset({HUB})),
+            ExchangeSpec(self.hub_instance_exchange, direct, frozenset({HUB})),
         ]
 
     def roles(self) -> list[str]:
@@ -285,6 +302,15 @@ class Topology:
                     "x-max-length": 100_000,
                     "x-overflow": "drop-head",
                 },
+            )
+        )
+        # The hub's instance record: one message, the newest (hub.instance).
+        specs.append(
+            QueueSpec(
+                name=self.hub_instance_queue,
+                bindings=((self.hub_instance_exchange, "record"),),
+                arguments={"x-queue-type": "quorum", "x-max-length": 1, "x-overflow": "drop-head"},
+                readers=frozenset({HUB}),
             )
         )
         dead = [

@@ -289,14 +289,16 @@ class Correlator:
         received = min(contact.received_at, now)
         deadline = self.policy.deadline(received, contact.brag)
         with self.store.transaction() as db:
-            ref, seq = self.store.allocate_ref(db, received.year)
+            # A reference takes the year the hub accepted the contact, not the year it says it
+            # was received: numbers run on from the last issued, never from an earlier year's.
+            ref, seq = self.store.allocate_ref(db, now.year)
             stored = contact.model_copy(
                 update={"contact_ref": ref, "received_at": received, "agencies": agencies}
             )
             self.store.add_contact(
                 db,
                 ref=ref,
-                year=received.year,
+                year=now.year,
                 seq=seq,
                 contact_id=contact.contact_id,
                 received_at=received,

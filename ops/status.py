@@ -20,8 +20,9 @@ from rich.text import Text
 
 from broker.stats import QueueReport, queue_figures
 from broker.topology import Topology
+from hub.monitoring import MIN_FREE_BYTES
 from hub.settings import HubSettings
-from hub.store import StoreError
+from hub.store import StoreError, database_fault
 from hub.views import (
     OldestRequest,
     OpenContact,
@@ -47,6 +48,8 @@ class Status:
     queues: QueueReport | None = None
     broker_error: str = ""
     database_error: str = ""
+    # Deleted or replaced under the running hub, read-only or full (hub.store.database_fault).
+    database_fault: str = ""
     counts: dict[str, dict[Brag, int]] = field(default_factory=dict)
     open: list[OpenContact] = field(default_factory=list)
     overdue: list[OpenContact] = field(default_factory=list)
@@ -88,6 +91,7 @@ class Status:
                 "error": self.broker_error,
             },
             "database_error": self.database_error,
+            "database_fault": self.database_fault,
             "queues": [
                 {
                     "name": self.short(q.name),
@@ -130,6 +134,7 @@ async def gather_status(
 ) -> Status:
     now = now or datetime.now(UTC)
     status = Status(taken_at=now, prefix=settings.prefix)
+    status.database_fault = database_fault(settings.db_path, MIN_FREE_BYTES) or ""
     try:
         db = open_readonly(settings.db_path)
     except StoreError as exc:
@@ -203,6 +208,8 @@ def render_status(status: Status, console: Console) -> None:
     for problem in (status.broker_error, status.database_error):
         if problem:
             parts.append(Text(problem, style="bold red"))
+    if status.database_fault and status.database_fault not in status.database_error:
+        parts.append(Text(f"database fault: {status.database_fault}", style="bold red"))
 
     if status.queues is not None:
         queues = _table("Queues", "queue", "msgs", "ready", "unacked", "cons", "in/s", "out/s")
@@ -220,7 +227,10 @@ def render_status(status: Status, console: Console) -> None:
                 str(q.consumers),
                 _rate(q.in_rate),
                 _rate(q.out_rate),
-                style="red" if q.consumers == 0 and not q.name.endswith("ops.events") else None,
+                # Events are read when wanted; the hub's instance record is read at its start.
+                style="red"
+                if q.consumers == 0 and not q.name.endswith(("ops.events", "hub.instance"))
+                else None,
             )
         parts.append(queues)
 

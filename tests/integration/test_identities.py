@@ -95,7 +95,10 @@ class Mash:
 
     async def hub(self, **changes: Any) -> HubService:
         fresh = self.folder / f"hub-{uuid.uuid4().hex[:6]}.sqlite3"  # each test its own state
-        settings = self.settings("hub").model_copy(update={"db_path": fresh, **changes})
+        # Each test's own state on one prefix: a new database on purpose ('mash hub --new').
+        settings = self.settings("hub").model_copy(
+            update={"db_path": fresh, "new_database": True, **changes}
+        )
         service = HubService(settings)
         await service.start()
         self.running.append(service)

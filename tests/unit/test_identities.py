@@ -141,6 +141,7 @@ def test_the_hub_reads_its_own_queues_and_publishes_requests_packets_and_replies
         "boro.hub.answers.urgent",
         "boro.hub.answers.routine",
         "boro.hub.commands",
+        "boro.hub.instance",
     }
     assert exchanges_writable_by("hub") == {
         "boro.requests",
@@ -148,11 +149,15 @@ def test_the_hub_reads_its_own_queues_and_publishes_requests_packets_and_replies
         "boro.events",
         "boro.restricted",
         "boro.allocated",
+        "boro.hub.instance",
         "boro.dead",
         "boro.replies",
     }
     hub = permissions_for(TOPOLOGY, "hub")
     assert not allowed(hub.write, "amq.default")  # it would reach every queue by name
+    # The hub may create its exclusive lock queue and nothing else.
+    assert allowed(hub.configure, "boro.hub.lock")
+    assert not allowed(hub.configure, "boro.hub.contacts.urgent")
     requests = next(t for t in hub.topics if t.exchange == "boro.requests")
     assert allowed(requests.write, "police.urgent")
     assert not allowed(requests.write, "probation.urgent")
