@@ -121,7 +121,11 @@ def restore(src: Path, db: Path, keyring: Path | None = None, keys: Path | None 
         if target.exists():
             raise BackupError(f"{target} exists; restore only where the state was lost")
     for source, target in wanted:
-        target.parent.mkdir(parents=True, exist_ok=True)
+        if not target.parent.exists():
+            # A folder the restore makes is the owner's alone: the hub refuses a database in
+            # a folder other users can open (it holds children's data).
+            target.parent.mkdir(parents=True)
+            target.parent.chmod(0o700)
         if source.is_dir():
             shutil.copytree(source, target)
             target.chmod(0o700)

@@ -25,7 +25,8 @@ pytestmark = pytest.mark.broker
 def _own_keys(keys: Keys, folder: Path) -> tuple[Path, Path]:
     """A copy of the registry and of the hub's private keys that this test may destroy."""
     keyring, key_dir = folder / "keyring.json", folder / "private"
-    folder.mkdir()
+    folder.mkdir(mode=0o700)
+    folder.chmod(0o700)  # the hub's own folder: other users may not open it
     shutil.copy(keys.keyring, keyring)
     shutil.copytree(holder_dir(keys.key_dir, "hub"), holder_dir(key_dir, "hub"))
     return keyring, key_dir
