@@ -337,6 +337,23 @@ compose run --rm --no-deps -T -v "$STATE/backups:/out" --entrypoint python setup
 [[ -s $STATE/backups/police-tls/client.pem ]] || die "no renewed certificate"
 say "the hub backed up while running; a certificate renewed from the set-up's CA"
 
+# The runbook's restore: the hub's container and volume destroyed, the backup restored into a
+# new volume, the hub started on it; it still knows the earlier contacts and takes new ones.
+compose rm -sf hub >/dev/null 2>&1
+$DOCKER volume rm "${PROJECT}_hub-data" >/dev/null || die "could not remove the hub's volume"
+$DOCKER run --rm --user 0 -v "${PROJECT}_hub-data:/var/lib/mash" -v "$STATE/backups:/backups" \
+    --entrypoint sh "$MASH_IMAGE" -c 'python /opt/mash-src/docker/tools/hub_backup.py restore \
+    /backups/hub --db /var/lib/mash/hub.sqlite3 && chown -R 10001:10001 /var/lib/mash' \
+    >"$STATE/restore.log" 2>&1 || { cat "$STATE/restore.log" >&2; die "the restore failed"; }
+compose up -d --no-build hub >"$STATE/up-hub.log" 2>&1 ||
+    { cat "$STATE/up-hub.log" >&2; die "the restored hub did not start"; }
+wait_healthy 120 hub
+compose exec -T hub mash audit show "$ref2" >/dev/null || die "the restored hub lost $ref2"
+ref4=$(submit red-baby-unexplained-bruising.json)
+[[ $ref4 == MASH-* ]] || { cat "$STATE/submit.log" >&2; die "no reference from the restored hub"; }
+read_packet "$ref4" police,health,education || die "no packet from the restored hub for $ref4"
+say "hub destroyed and restored from the backup: it knows $ref2 and answered $ref4"
+
 say "removing every container and volume"
 compose --profile tools down --volumes --remove-orphans --timeout 10 >/dev/null 2>&1
 left=$($DOCKER ps -aq; $DOCKER volume ls -q)
