@@ -319,6 +319,7 @@ ref3=$(submit green-housing-overcrowding.json)
 read_packet "$ref3" housing || die "no packet for $ref3 with the agency's housing answer"
 say "the agency's own housing adapter answered $ref3"
 agency_compose down --volumes --timeout 10 >/dev/null 2>&1
+compose start housing >/dev/null 2>&1
 
 # The runbook's online backup of the hub, from a container beside the running hub, and a
 # certificate renewal from the set-up's CA (docs/operating.md).
@@ -347,11 +348,11 @@ $DOCKER run --rm --user 0 -v "${PROJECT}_hub-data:/var/lib/mash" -v "$STATE/back
     >"$STATE/restore.log" 2>&1 || { cat "$STATE/restore.log" >&2; die "the restore failed"; }
 compose up -d --no-build hub >"$STATE/up-hub.log" 2>&1 ||
     { cat "$STATE/up-hub.log" >&2; die "the restored hub did not start"; }
-wait_healthy 120 hub
+wait_healthy 120 hub housing
 compose exec -T hub mash audit show "$ref2" >/dev/null || die "the restored hub lost $ref2"
 ref4=$(submit red-baby-unexplained-bruising.json)
 [[ $ref4 == MASH-* ]] || { cat "$STATE/submit.log" >&2; die "no reference from the restored hub"; }
-read_packet "$ref4" police,health,education || die "no packet from the restored hub for $ref4"
+read_packet "$ref4" police,health,education,housing || die "no packet from the restored hub for $ref4"
 say "hub destroyed and restored from the backup: it knows $ref2 and answered $ref4"
 
 say "removing every container and volume"
