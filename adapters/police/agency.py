@@ -33,7 +33,7 @@ from adapters.kit.matching import (
     SubjectMatcher,
     combine_assessments,
 )
-from adapters.kit.sources import AgencyIndex, Records, RecordSource
+from adapters.kit.sources import AgencyIndex, Records, RecordSource, RecordView
 from schemas.models import (
     AdultPosingRisk,
     InformationRequest,
@@ -102,6 +102,14 @@ class PoliceAgency:
     @property
     def name(self) -> str:
         return "police"
+
+    @property
+    def view(self) -> RecordView:
+        """Where the records are read from (a CSV export, a database)."""
+        return self._index.view
+
+    def close(self) -> None:
+        self._index.close()
 
     def lookup(self, request: InformationRequest) -> Lookup:
         return self._index.for_request(request).lookup(request)

@@ -21,7 +21,14 @@ from sqlalchemy.engine import make_url
 
 from adapters.police.agency import DATA_DIR, SQL_DIR
 
-__all__ = ["SERVER_URL", "police_database", "postgres_database", "require_server"]
+__all__ = [
+    "SERVER_URL",
+    "conninfo",
+    "load_police",
+    "police_database",
+    "postgres_database",
+    "require_server",
+]
 
 SERVER_URL = os.environ.get(
     "MASH_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -65,7 +72,11 @@ POLICE_TABLES: Mapping[str, tuple[str, Mapping[str, str]]] = {
     ),
     "risk_nominal": (
         "risk_adults.csv",
-        {"nominal_ref": "person_id", "relationship": "relationship", "risk_summary": "risk_summary"},
+        {
+            "nominal_ref": "person_id",
+            "relationship": "relationship",
+            "risk_summary": "risk_summary",
+        },
     ),
     "restricted_intelligence": (
         "restricted_intelligence.csv",
@@ -79,7 +90,8 @@ POLICE_TABLES: Mapping[str, tuple[str, Mapping[str, str]]] = {
 }
 
 
-def _conninfo(url: str) -> str:
+def conninfo(url: str) -> str:
+    """The libpq form of a SQLAlchemy URL, for psycopg itself."""
     parsed = make_url(url)
     return parsed.set(drivername="postgresql").render_as_string(hide_password=False)
 
@@ -87,7 +99,7 @@ def _conninfo(url: str) -> str:
 def require_server() -> None:
     """Skip, saying why, where no PostgreSQL server answers (a machine without one)."""
     try:
-        with psycopg.connect(_conninfo(SERVER_URL), connect_timeout=5):
+        with psycopg.connect(conninfo(SERVER_URL), connect_timeout=5):
             pass
     except psycopg.OperationalError as exc:
         pytest.skip(f"no PostgreSQL server at MASH_TEST_POSTGRES_URL ({type(exc).__name__})")
@@ -98,12 +110,12 @@ def postgres_database(prefix: str = "mash_test") -> Iterator[str]:
     """A new, empty database; yields its SQLAlchemy URL and drops it at the end."""
     require_server()
     name = f"{prefix}_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(_conninfo(SERVER_URL), autocommit=True) as admin:
+    with psycopg.connect(conninfo(SERVER_URL), autocommit=True) as admin:
         admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     try:
         yield make_url(SERVER_URL).set(database=name).render_as_string(hide_password=False)
     finally:
-        with psycopg.connect(_conninfo(SERVER_URL), autocommit=True) as admin:
+        with psycopg.connect(conninfo(SERVER_URL), autocommit=True) as admin:
             # FORCE: an adapter's pooled connections may still be open.
             admin.execute(
                 sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
@@ -112,8 +124,8 @@ def postgres_database(prefix: str = "mash_test") -> Iterator[str]:
 
 def load_police(url: str, data_dir: Path = DATA_DIR) -> None:
     """schema.sql, then every row of the police CSV export (an empty cell as NULL)."""
-    with psycopg.connect(_conninfo(url)) as connection:
-        connection.execute((SQL_DIR / "schema.sql").read_text(encoding="utf-8"))  # type: ignore[arg-type]
+    with psycopg.connect(conninfo(url)) as connection:
+        connection.execute((SQL_DIR / "schema.sql").read_text(encoding="utf-8"))
         for table, (file, columns) in POLICE_TABLES.items():
             with (data_dir / file).open(newline="", encoding="utf-8") as handle:
                 rows = list(csv.DictReader(handle))
@@ -123,10 +135,8 @@ def load_police(url: str, data_dir: Path = DATA_DIR) -> None:
                 sql.SQL(", ").join(sql.Placeholder() for _ in columns),
             )
             with connection.cursor() as cursor:
-                cursor.executemany(
-                    statement,
-                    [[(row[csv_column] or None) for csv_column in columns.values()] for row in rows],
-                )
+                values = [[row[column] or None for column in columns.values()] for row in rows]
+                cursor.executemany(statement, values)
 
 
 @contextlib.contextmanager

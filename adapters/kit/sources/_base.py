@@ -88,6 +88,16 @@ class AgencyIndex(Generic[I]):
             with self._view.records_for(()) as records:
                 self._fixed = build(records)
 
+    @property
+    def view(self) -> RecordView:
+        return self._view
+
+    def close(self) -> None:
+        """Release what the source holds open (a database's pooled connections)."""
+        dispose = getattr(self._view, "dispose", None)
+        if dispose is not None:
+            dispose()
+
     def for_request(self, request: InformationRequest) -> I:
         if self._fixed is not None:
             return self._fixed
