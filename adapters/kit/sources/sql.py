@@ -440,7 +440,7 @@ def _url(
         origin, raw = "url", value
     try:
         url = make_url(raw.strip())
-    except ArgumentError:
+    except (ArgumentError, ValueError):  # ValueError: a port that is not a number
         # Not the text itself: it may hold a password.
         problems.append(
             f"{path}: the database URL ({origin}) is not a URL SQLAlchemy reads "
