@@ -233,13 +233,21 @@ def adapter_new(
     directory: Annotated[
         Path, typer.Option("--dir", help="Where to create the package's folder")
     ] = Path("."),
+    source: Annotated[
+        str,
+        typer.Option(
+            "--source",
+            help="csv: records from CSV exports; sql: also a sample configuration for "
+            "reading the agency's database, and its test",
+        ),
+    ] = "csv",
 ) -> None:
     """Create a new agency adapter package: lookup, findings schema, fictional data, tests."""
     from adapters.kit.scaffold import ScaffoldError, new_adapter
     from adapters.registry import installed_agencies
 
     try:
-        target = new_adapter(name, directory, installed=installed_agencies())
+        target = new_adapter(name, directory, installed=installed_agencies(), source=source)
     except ScaffoldError as exc:
         raise fail(str(exc), 2) from None
     except OSError as exc:

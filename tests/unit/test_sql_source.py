@@ -453,3 +453,51 @@ def test_every_kind_of_police_record_has_a_query_in_the_sample() -> None:
     sample = SqlSource.from_file(CONFIG, {URL_VARIABLE: "sqlite://"})
 
     assert set(sample.queries) == {e.name.removesuffix(".csv") for e in EXPORT}
+
+
+# --- mash adapter new NAME --source sql ---------------------------------------------------------
+
+
+def test_a_new_adapter_with_the_sql_source_reads_its_sample_database(tmp_path: Path) -> None:
+    from adapters.kit.scaffold import new_adapter
+
+    package = new_adapter("youth-justice", tmp_path, source="sql")
+    sql = package / "mash_adapter_youth_justice" / "sql"
+    assert sorted(p.name for p in sql.iterdir()) == ["schema.sql", "source.toml"]
+    assert "MASH_YOUTH_JUSTICE_DATABASE_URL" in (sql / "source.toml").read_text()
+
+    # Its own test, as generated: the sample configuration over the sample database (SQLite)
+    # answers everyone on the fictional export as the export does.
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "tests/test_sql_source.py",
+        ],
+        cwd=package,
+        env={
+            **{k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")},
+            "PYTHONPATH": os.pathsep.join([str(package), str(Path(__file__).resolve().parents[2])]),
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    assert run.stdout.strip().splitlines()[-1].startswith("1 passed")
+
+
+def test_a_new_adapter_reads_csv_unless_asked_for_sql(tmp_path: Path) -> None:
+    from adapters.kit.scaffold import ScaffoldError, new_adapter
+
+    package = new_adapter("youth-justice", tmp_path)
+
+    assert not (package / "mash_adapter_youth_justice" / "sql").exists()
+    assert not (package / "tests" / "test_sql_source.py").exists()
+    with pytest.raises(ScaffoldError, match="--source must be csv or sql"):
+        new_adapter("probation", tmp_path, source="oracle")
