@@ -35,6 +35,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 
+from broker.files import read_regular_file
+
 __all__ = [
     "RESTRICTED_OWNER",
     "KeyEntry",
@@ -103,7 +105,8 @@ class Keyring:
     def reload(self) -> None:
         try:
             stat = self.path.stat()
-            data = json.loads(self.path.read_text(encoding="utf-8"))
+            # MASH_KEYRING may name a FIFO or a device: never block on it or read it whole.
+            data = json.loads(read_regular_file(self.path, 16 * 1024 * 1024))
             entries = [KeyEntry(**item) for item in data["keys"]]
         except FileNotFoundError:
             raise KeyringError(

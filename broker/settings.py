@@ -1,15 +1,67 @@
-"""Where the broker is and how this MASH's names are set apart on it."""
+"""Where the broker is and how this MASH's names are set apart on it.
+
+Every setting is checked when the settings are read, so a process refuses to start on a bad
+value with one line naming the variable (:class:`SettingsInvalid`), instead of a traceback at
+start or, worse, a failure hours later when the value is first used.
+"""
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+import pydantic
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
-__all__ = ["DEFAULT_AGENCIES", "BrokerSettings"]
+__all__ = [
+    "AGENCY_NAME",
+    "DEFAULT_AGENCIES",
+    "ENV_PREFIX",
+    "MAX_AGENCIES",
+    "BrokerSettings",
+    "SettingsInvalid",
+]
 
 DEFAULT_AGENCIES: tuple[str, ...] = ("police", "health", "education", "housing")
+ENV_PREFIX = "MASH_"
+# An agency's name becomes part of queue names, routing keys and broker user names.
+AGENCY_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
+# One answer per agency goes into every packet; the packet budget (schemas.models) is
+# computed for at most this many agencies.
+MAX_AGENCIES = 10
+_AGENCIES_FORM = 'a JSON list of agency names, e.g. ["police","health","education","housing"]'
+
+
+class SettingsInvalid(ValueError):
+    """A setting has a value the process cannot run with; the message is one line that
+    names the variable and never repeats the value (a URL may carry a password)."""
+
+
+def _variable(field: str) -> str:
+    return f"{ENV_PREFIX}{field.upper()}"
+
+
+def _describe(exc: pydantic.ValidationError) -> str:
+    first = exc.errors()[0]
+    field = str(first["loc"][0]) if first["loc"] else ""
+    message = str(first["msg"]).removeprefix("Value error, ")
+    more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+    return f"{_variable(field) if field else 'settings'}: {message}{more}"
+
+
+def _check_url(value: str, schemes: tuple[str, str], example: str) -> str:
+    try:
+        parts = urlsplit(value.strip())
+        parts.port  # noqa: B018 -- raises ValueError for a port that is not 0-65535
+    except ValueError as exc:
+        raise ValueError(f"not a valid URL ({exc}); expected e.g. {example}") from None
+    if parts.scheme not in schemes or not parts.hostname:
+        raise ValueError(f"expected an {schemes[0]}:// or {schemes[1]}:// URL, e.g. {example}")
+    return value.strip()
 
 
 class BrokerSettings(BaseSettings):
@@ -20,22 +72,24 @@ class BrokerSettings(BaseSettings):
     stronger separation.
     """
 
-    model_config = SettingsConfigDict(env_prefix="MASH_", extra="ignore")
+    # An empty variable means "not set": compose files often export one that way.
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", env_ignore_empty=True)
 
     amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"
-    prefix: str = Field("mash", pattern=r"^[A-Za-z0-9_-]+$")
-    agencies: tuple[str, ...] = DEFAULT_AGENCIES
+    # Queue names are at most 255 bytes; the prefix leaves room for the longest suffix.
+    prefix: str = Field("mash", max_length=64)
+    agencies: tuple[str, ...] = Field(DEFAULT_AGENCIES, min_length=1, max_length=MAX_AGENCIES)
     # A poison message is dead-lettered after this many deliveries instead of looping.
-    delivery_limit: int = Field(5, ge=1)
+    delivery_limit: int = Field(5, ge=1, le=1000)
     # Bounds memory when a consumer is down: publishers are refused (and retry) past this.
-    max_queue_length: int = Field(500_000, ge=1)
-    publish_attempts: int = Field(6, ge=1)
+    max_queue_length: int = Field(500_000, ge=1, le=100_000_000)
+    publish_attempts: int = Field(6, ge=1, le=100)
     # Local development declares the topology from every process (as guest); provisioned,
     # least-privilege users may not, and only check passively that their queues exist.
     declare_topology: bool = True
     # Broker user of each role ({prefix}, {role}): what `mash broker provision` creates and
     # what the hub expects in the user_id of each agency's answers.
-    broker_user_template: str = "{prefix}-{role}"
+    broker_user_template: str = Field("{prefix}-{role}", min_length=1, max_length=200)
     # TLS (amqps://): the CA that signed the broker's certificate, and this process's own
     # certificate and key. With a client certificate and no password in the URL, the broker
     # user is the certificate's common name (EXTERNAL authentication).
@@ -49,10 +103,79 @@ class BrokerSettings(BaseSettings):
     # refuses to start if it can read one there).
     restricted_key_dir: Path = Path("var/keys/restricted-file")
     # Which key this process signs with; by default its owner's newest active signing key.
-    signing_key: str | None = None
+    signing_key: str | None = Field(None, pattern=r"^[A-Za-z0-9_.-]+$", max_length=200)
     # Prometheus metrics, /healthz and /readyz for this process; 0 turns them off.
     metrics_port: int = Field(0, ge=0, le=65535)
-    metrics_host: str = "127.0.0.1"
+    metrics_host: str = Field("127.0.0.1", min_length=1, max_length=255)
     # RabbitMQ's management API for queue rates; empty means the broker's host on port 15672
     # with the AMQP credentials, "off" means passive declares only.
     management_url: str = ""
+
+    def __init__(self, **values: Any) -> None:
+        # pydantic-settings raises a multi-line ValidationError (or a SettingsError for a
+        # value that is not JSON) from deep inside; every command shows one line instead.
+        try:
+            super().__init__(**values)
+        except pydantic.ValidationError as exc:
+            raise SettingsInvalid(_describe(exc)) from None
+        except SettingsError as exc:
+            field = re.search(r'field "([a-z_]+)"', str(exc))
+            name = _variable(field[1]) if field else "a MASH_ setting"
+            form = _AGENCIES_FORM if field and field[1] == "agencies" else "a JSON value"
+            raise SettingsInvalid(f"{name}: not in the expected form, {form}") from None
+
+    @field_validator("prefix")
+    @classmethod
+    def _prefix(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9_-]+", value):
+            raise ValueError("use only letters, digits, '-' and '_' (no spaces), e.g. 'mash'")
+        return value
+
+    @field_validator("amqp_url")
+    @classmethod
+    def _broker_url(cls, value: str) -> str:
+        return _check_url(value, ("amqp", "amqps"), "amqp://user:password@host:5672/vhost")
+
+    @field_validator("management_url")
+    @classmethod
+    def _management_url(cls, value: str) -> str:
+        if value.strip().lower() in ("", "off"):
+            return value.strip()
+        return _check_url(value, ("http", "https"), "http://host:15672")
+
+    @field_validator("agencies", mode="before")
+    @classmethod
+    def _agency_list(cls, value: Any) -> Any:
+        # The documented form is a JSON list; a JSON string or number parses but is not one.
+        if isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except json.JSONDecodeError:
+                raise ValueError(f"expected {_AGENCIES_FORM}") from None
+        if not isinstance(value, list | tuple) or not all(isinstance(a, str) for a in value):
+            raise ValueError(f"expected {_AGENCIES_FORM}")
+        return value
+
+    @field_validator("agencies")
+    @classmethod
+    def _agency_names(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for agency in value:
+            if not AGENCY_NAME.match(agency):
+                raise ValueError(
+                    f"agency name {agency[:40]!r} must be lower case letters, digits, '-' or "
+                    "'_', starting with a letter (at most 40 characters)"
+                )
+        if len(set(value)) != len(value):
+            raise ValueError("an agency is named twice")
+        return value
+
+    @field_validator("broker_user_template")
+    @classmethod
+    def _user_template(cls, value: str) -> str:
+        try:
+            example = value.format(prefix="mash", role="police")
+        except (KeyError, IndexError, ValueError):
+            raise ValueError("may use only {prefix} and {role}, e.g. '{prefix}-{role}'") from None
+        if "{role}" not in value or not example.strip():
+            raise ValueError("must contain {role}, e.g. '{prefix}-{role}'")
+        return value

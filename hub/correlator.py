@@ -37,12 +37,14 @@ from broker.topology import ALLOCATED_TEAM, Topology
 from hub import audit
 from hub.allocation import allocated_worker
 from hub.chronology import chronology, subject_keys
+from hub.intake import OutOfBounds, check_contact
 from hub.policy import BragPolicy
 from hub.reminders import Reminders
 from hub.store import OUTBOX_EVENTS, OUTBOX_ROUTINE, OUTBOX_URGENT, ContactRow, HubStore
 from schemas.codec import decode, encode
 from schemas.enums import Brag, HubEventKind, PacketReason
 from schemas.models import (
+    MAX_RATING_CHANGES,
     AgencyResponse,
     AllocatedContact,
     AvroModel,
@@ -272,6 +274,10 @@ class Correlator:
         if unknown:
             raise Rejected("unknown-agency", ",".join(unknown))
         now = self.clock()
+        try:
+            check_contact(contact, now)  # from the future, or over the packet budget
+        except OutOfBounds as exc:
+            raise Rejected(exc.reason, str(exc)) from None
         # A submitter's clock may run ahead; the deadline never starts in the future.
         received = min(contact.received_at, now)
         deadline = self.policy.deadline(received, contact.brag)
@@ -671,12 +677,19 @@ class Correlator:
                 f"command issued at {issued.isoformat()}, more than"
                 f" {self.command_max_age.total_seconds():g}s ago",
             )
-        last_change = max(at for at, _, _ in self.store.rating_changes(row.ref))
+        changes = self.store.rating_changes(row.ref)
+        last_change = max(at for at, _, _ in changes)
         if issued < last_change:
             return Rejected(
                 "stale-command",
                 f"command issued at {issued.isoformat()}, before the contact's last change"
                 f" at {last_change.isoformat()}",
+            )
+        if len(changes) >= MAX_RATING_CHANGES:
+            # Every change travels in the packet's rating history, inside its size budget.
+            return Rejected(
+                "too-many-ratings",
+                f"{row.ref} has had {MAX_RATING_CHANGES} ratings, the most one contact may",
             )
         return None
 

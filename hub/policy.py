@@ -34,8 +34,12 @@ keeps its wall-clock time across a BST/GMT change. Clock windows, on the other h
 in UTC, so a four-hour Red window is always four elapsed hours even across a change.
 All returned deadlines are timezone-aware UTC datetimes.
 
-Reminders (:meth:`BragPolicy.reminder_times`) fall at fixed fractions of the wall-clock span
-from receipt to deadline, by default half and three quarters (``MASH_REMINDER_FRACTIONS``).
+Reminders (:meth:`BragPolicy.reminder_times`) fall at fixed fractions of the time an agency
+has to answer, by default half and three quarters (``MASH_REMINDER_FRACTIONS``). For a
+working-day window that is the *working* time from receipt to deadline, so every reminder
+falls inside operating hours (a Friday 16:55 Amber contact, due Monday 16:55, is reminded on
+Monday at 12:55 and 14:55, never at the weekend); for a clock window (Red) it is the
+elapsed time, and a reminder may fall at any hour, as the Red deadline itself does.
 """
 
 from __future__ import annotations
@@ -43,7 +47,7 @@ from __future__ import annotations
 import math
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
@@ -246,6 +250,46 @@ class WorkingCalendar:
         opening, closing = self._open_hours(day)
         return self._at(day, min(max(start.time(), opening), closing))
 
+    def working_time(self, start: datetime, end: datetime) -> timedelta:
+        """How much of the span from ``start`` to ``end`` (aware) falls in opening hours."""
+        _require_aware(start, "start")
+        _require_aware(end, "end")
+        total = timedelta()
+        for opening, closing in self._open_spans(start):
+            if opening >= end:
+                break
+            total += min(closing, end) - opening
+        return total
+
+    def add_working_time(self, start: datetime, amount: timedelta) -> datetime:
+        """The instant ``amount`` of opening hours after ``start`` (aware), in UTC.
+
+        The result is always inside opening hours: an amount that ends exactly at a closing
+        time lands at the next opening instead, when someone is there to read it.
+        """
+        _require_aware(start, "start")
+        if amount < timedelta():
+            raise ValueError(f"working time must not be negative, not {amount}")
+        for opening, closing in self._open_spans(start):
+            if amount < closing - opening:
+                return opening + amount
+            amount -= closing - opening
+        raise AssertionError("unreachable: open spans never end")
+
+    def _open_spans(self, start: datetime) -> Iterator[tuple[datetime, datetime]]:
+        # Each day's opening hours from ``start`` on, in UTC: aware datetimes that share a
+        # zone compare and subtract by wall time, which is wrong across a BST/GMT change.
+        begin = start.astimezone(UTC)
+        day = start.astimezone(self.zone).date()
+        while True:
+            hours = self._hours(day)
+            if hours is not None:
+                opening = self._at(day, hours[0]).astimezone(UTC)
+                closing = self._at(day, hours[1]).astimezone(UTC)
+                if begin < closing:
+                    yield max(opening, begin), closing
+            day += timedelta(days=1)
+
     def _hours(self, d: date) -> tuple[time, time] | None:
         return self.opening_hours[d.weekday()] if self.is_working_day(d) else None
 
@@ -314,7 +358,8 @@ class BragPolicy:
         brag: Brag,
         fractions: Sequence[float] | None = None,
     ) -> list[datetime]:
-        """UTC instants at each fraction of the wall-clock span from receipt to deadline.
+        """UTC instants at each fraction of the time from receipt to deadline: working time
+        for a working-day window (so inside operating hours), elapsed time for a clock one.
 
         Returned in the order of ``fractions`` (by default the policy's own); each fraction
         must lie strictly between 0 and 1.
@@ -326,8 +371,12 @@ class BragPolicy:
             if not 0 < fraction < 1:
                 raise ValueError(f"reminder fractions must be between 0 and 1, not {fraction!r}")
         start = received_at.astimezone(UTC)
-        span = self.deadline(received_at, brag) - start
-        return [start + span * fraction for fraction in fractions]
+        deadline = self.deadline(received_at, brag)
+        if self.window(brag).kind == "clock":
+            span = deadline - start
+            return [start + span * fraction for fraction in fractions]
+        working = self.calendar.working_time(start, deadline)
+        return [self.calendar.add_working_time(start, working * f) for f in fractions]
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> BragPolicy:

@@ -1,4 +1,12 @@
-"""The ``mash`` command: run the hub or an adapter, submit and re-rate contacts, run the demo."""
+"""The ``mash`` command: run the hub or an adapter, submit and re-rate contacts, run the demo.
+
+Start-up is kept cheap: ``mash --help`` and a mistyped command answer in a fraction of a
+second because nothing heavy (aio-pika, fastavro, cryptography, pydantic-settings, the
+adapters' entry points) is imported until a command that needs it runs. The command groups
+that live in other modules are listed in :data:`_LAZY` with their one-line help and are
+imported only when invoked; ``tests/integration/test_cli.py`` checks that list against the
+real commands so the two cannot drift apart.
+"""
 
 from __future__ import annotations
 
@@ -6,44 +14,132 @@ import asyncio
 import contextlib
 import signal
 import sys
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
+import typer.core
+import typer.main
 
-from broker.keyring import KeyringError
-from broker.logs import configure_logging
-from broker.settings import BrokerSettings
-from mash import ops_cli
-from mash.bench_cli import bench
-from mash.broker_cli import broker_app
-from mash.schemas_cli import schemas_app
-from mash.security_cli import audit_app, keys_app, restricted_app
-from schemas.enums import Brag
+# Typer carries its own copy of click; the root group below extends Typer's, so it uses that.
+from typer import _click as click
 
 if TYPE_CHECKING:
     from adapters.kit.agency import Agency
+
+
+def _register_bench(holder: typer.Typer) -> None:
+    from mash.bench_cli import bench
+
+    holder.command()(bench)
+
+
+def _register_ops(holder: typer.Typer) -> None:
+    from mash import ops_cli
+
+    ops_cli.register(holder)  # status, dlq, report, health
+
+
+def _sub_app(module: str, attribute: str, name: str) -> Callable[[typer.Typer], None]:
+    def register(holder: typer.Typer) -> None:
+        import importlib
+
+        holder.add_typer(getattr(importlib.import_module(module), attribute), name=name)
+
+    return register
+
+
+def _register_adapter_app(holder: typer.Typer) -> None:
+    _register_adapters()
+    holder.add_typer(adapter_app, name="adapter")
+
+
+# Commands imported only when run: name -> (how to register it, its one-line help for the
+# command list). The help must match the command's own (a test checks it).
+_LAZY: dict[str, tuple[Callable[[typer.Typer], None], str]] = {
+    "adapter": (_register_adapter_app, "Run, list or create agency adapters."),
+    "status": (
+        _register_ops,
+        "Queues, open and overdue contacts by rating, oldest request per agency, dead letters.",
+    ),
+    "dlq": (_register_ops, "Dead letters: list, show, replay once fixed, purge."),
+    "report": (
+        _register_ops,
+        "Per agency and rating: requests, median and p95 answer time, share of deadlines met.",
+    ),
+    "health": (
+        _register_ops,
+        "Exit 0 if the process at URL is ready (/readyz), 1 if not: for scripts and containers.",
+    ),
+    "broker": (
+        _sub_app("mash.broker_cli", "broker_app", "broker"),
+        "Broker users (one per agency, hub, screening UI, restricted file) and permissions.",
+    ),
+    "keys": (
+        _sub_app("mash.security_cli", "keys_app", "keys"),
+        "Manage the signing and restricted-file key registry.",
+    ),
+    "restricted": (
+        _sub_app("mash.security_cli", "restricted_app", "restricted"),
+        "Read the MASH restricted file (audited).",
+    ),
+    "audit": (
+        _sub_app("mash.security_cli", "audit_app", "audit"),
+        "Verify and read the tamper-evident audit log.",
+    ),
+    "schemas": (
+        _sub_app("mash.schemas_cli", "schemas_app", "schemas"),
+        "Check the Avro schemas against the last release; release a schema set.",
+    ),
+    "bench": (
+        _register_bench,
+        "Measure mash-hub against raw aio-pika and FastStream on the real broker, then "
+        "priority, scale and per-message cost; print every figure with its target.",
+    ),
+}
+
+
+def load_command(name: str) -> click.Command:
+    """The real command behind a lazily listed name (imports its module)."""
+    holder = typer.Typer()
+    _LAZY[name][0](holder)
+    command = typer.main.get_group(holder).commands[name]
+    return command
+
+
+class _LazyGroup(typer.core.TyperGroup):
+    """The root group: lists the lazy commands by name and help, imports one only to run it
+    (or to show its own ``--help``)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return [*super().list_commands(ctx), *(n for n in _LAZY if n not in self.commands)]
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.commands or cmd_name not in _LAZY:
+            return super().get_command(ctx, cmd_name)
+        # Only the command list asks for a command without resolving it: a stand-in that
+        # carries the help is enough there.
+        return typer.core.TyperCommand(cmd_name, help=_LAZY[cmd_name][1])
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        if args and args[0] in _LAZY and args[0] not in self.commands:
+            self.add_command(load_command(args[0]), args[0])
+        return super().resolve_command(ctx, args)
+
 
 app = typer.Typer(
     help="mash-hub: a secure message-broker hub for Multi-Agency Safeguarding Hubs.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    cls=_LazyGroup,
 )
 contact_app = typer.Typer(help="Submit and re-rate contacts.", no_args_is_help=True)
 adapter_app = typer.Typer(help="Run, list or create agency adapters.", no_args_is_help=True)
 app.add_typer(contact_app, name="contact")
-app.add_typer(adapter_app, name="adapter")
-app.add_typer(broker_app, name="broker")
-app.add_typer(keys_app, name="keys")
-app.add_typer(restricted_app, name="restricted")
-app.add_typer(audit_app, name="audit")
-app.add_typer(schemas_app, name="schemas")
-app.command()(bench)
-
-out = Console()
 
 LogFormat = Annotated[str, typer.Option("--log-format", help="json or console")]
 
@@ -52,6 +148,16 @@ def fail(message: str, code: int = 1) -> typer.Exit:
     # Plain text: one line however narrow the terminal, and easy to grep in scripts.
     typer.echo(f"error: {message}", err=True)
     return typer.Exit(code)
+
+
+def _seconds(value: float) -> float:
+    # A negative, zero, infinite or NaN wait is a typo, not a request to hang or fail at once.
+    if not 0 < value <= 86_400:
+        raise typer.BadParameter("must be more than 0 and at most 86400 seconds")
+    return value
+
+
+Timeout = Annotated[float, typer.Option(help="Seconds to wait for the hub", callback=_seconds)]
 
 
 def _run(service: Coroutine[Any, Any, None]) -> None:
@@ -79,6 +185,7 @@ def hub(
     log_format: LogFormat = "json",
 ) -> None:
     """Run the hub: take contacts in, fan requests out, assemble packets, keep deadlines."""
+    from broker.logs import configure_logging
     from hub.policy import BragPolicy
     from hub.service import HubService
     from hub.settings import HubSettings
@@ -138,6 +245,9 @@ def _adapter_runner(agency: str) -> None:
         log_format: LogFormat = "json",
     ) -> None:
         from adapters.kit.service import AdapterService
+        from broker.keyring import KeyringError
+        from broker.logs import configure_logging
+        from broker.settings import BrokerSettings
 
         configure_logging(json=log_format == "json")
         records = _load_records(agency, data, source, config)
@@ -206,11 +316,13 @@ def _load_records(
 
 
 def _register_adapters() -> None:
-    # One subcommand per installed adapter, so 'mash adapter --help' lists them.
+    # One subcommand per installed adapter, so 'mash adapter --help' lists them. Reading the
+    # entry points imports every adapter package: done only when 'mash adapter' runs.
     from adapters.registry import installed_agencies
 
+    known = {info.name for info in adapter_app.registered_commands}
     for agency in sorted(installed_agencies()):
-        if agency not in ("list", "new"):
+        if agency not in ("list", "new") and agency not in known:
             _adapter_runner(agency)
 
 
@@ -259,9 +371,11 @@ def adapter_new(
 @contact_app.command("submit")
 def contact_submit(
     file: Annotated[Path, typer.Argument(help="A contact as JSON (see examples/contacts/)")],
-    timeout: Annotated[float, typer.Option(help="Seconds to wait for the hub")] = 30.0,
+    timeout: Timeout = 30.0,
 ) -> None:
     """Validate a contact file, send it to the hub and print its MASH reference."""
+    from broker.keyring import KeyringError
+    from broker.settings import BrokerSettings
     from hub.client import HubClient, HubDidNotAnswer
     from hub.intake import ContactFileError, load_contact_file
 
@@ -287,9 +401,13 @@ def contact_submit(
     try:
         asyncio.run(submit())
     except HubDidNotAnswer:
+        # The contact is safely queued; the hub gives it a reference when it takes it. Print
+        # what identifies it now, on stdout as a reference would be, so a script keeps it.
+        typer.echo(contact.contact_id)
         raise fail(
-            f"queued, but no hub answered within {timeout:g}s; is 'mash hub' running? "
-            f"(contact id {contact.contact_id})",
+            f"queued as contact {contact.contact_id}, but no hub answered within "
+            f"{timeout:g}s; is 'mash hub' running? Submit the same file again later to get "
+            "its MASH reference (it is not queued twice)",
             3,
         ) from None
     except OSError as exc:
@@ -300,10 +418,13 @@ def contact_submit(
 def contact_rerate(
     ref: Annotated[str, typer.Argument(help="MASH reference, e.g. MASH-2026-000042")],
     rating: Annotated[str, typer.Argument(help="blue, red, amber or green")],
-    timeout: Annotated[float, typer.Option(help="Seconds to wait for the hub")] = 30.0,
+    timeout: Timeout = 30.0,
 ) -> None:
     """Change a contact's BRAG rating; the deadline is recomputed from its arrival time."""
+    from broker.keyring import KeyringError
+    from broker.settings import BrokerSettings
     from hub.client import HubClient, HubDidNotAnswer
+    from schemas.enums import Brag
 
     try:
         brag = Brag(rating.upper())
@@ -333,17 +454,18 @@ def contact_rerate(
 
 @app.command()
 def demo(
-    timeout: Annotated[float, typer.Option(help="Seconds to wait for every packet")] = 120.0,
+    timeout: Annotated[
+        float, typer.Option(help="Seconds to wait for every packet", callback=_seconds)
+    ] = 120.0,
     keep: Annotated[bool, typer.Option(help="Keep the demo's queues and database")] = False,
 ) -> None:
     """Run the hub and five adapters, submit the seeds' case studies, print the packets."""
+    from rich.console import Console
+
     from mash.demo import run_demo
 
-    code = asyncio.run(run_demo(timeout=timeout, keep=keep, console=out))
+    code = asyncio.run(run_demo(timeout=timeout, keep=keep, console=Console()))
     raise typer.Exit(code)
-
-
-ops_cli.register(app)  # status, dlq, report, health
 
 
 @app.command()
@@ -367,8 +489,26 @@ def asyncapi(
 
 
 def main() -> None:
-    _register_adapters()
     try:
-        app()
-    except KeyboardInterrupt:
+        # Not standalone: usage errors come back here to be printed as one line, like every
+        # other bad input, instead of click's framed box.
+        code = app(standalone_mode=False)
+    except click.exceptions.NoArgsIsHelpError as exc:
+        if exc.format_message():  # rich has printed the help already, while building it
+            exc.show()
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:  # a bad option, argument or command name
+        typer.echo(f"error: {exc.format_message()}", err=True)
+        sys.exit(exc.exit_code)
+    except ValueError as exc:
+        # Whichever command read the settings: one line naming the variable, exit 2. Only a
+        # command that read them can have raised SettingsInvalid, so its module is loaded
+        # then; importing it here would cost every 'mash --help' pydantic's start-up.
+        settings = sys.modules.get("broker.settings")
+        if settings is None or not isinstance(exc, settings.SettingsInvalid):
+            raise
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    except (KeyboardInterrupt, typer.Abort):
         sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)

@@ -99,7 +99,11 @@ async def run_demo(*, timeout: float, keep: bool, console: Console) -> int:
         "MASH_AGENCIES": json.dumps(list(ANSWER_DELAYS)),
     }
     console.rule("[bold]mash-hub demo")
-    console.print(f"broker {settings.amqp_url.split('@')[-1]}, prefix {prefix}, logs in {workdir}")
+    # The folder is removed after a clean run; a failed run (or --keep) keeps it and says so.
+    console.print(
+        f"broker {settings.amqp_url.split('@')[-1]}, prefix {prefix}, logs in {workdir} "
+        "(kept if the demo fails or with --keep)"
+    )
     processes = {"hub": _start(["hub", "--log-format", "json"], env, workdir / "hub.log")}
     for agency, delay in ANSWER_DELAYS.items():
         processes[agency] = _start(
@@ -107,7 +111,7 @@ async def run_demo(*, timeout: float, keep: bool, console: Console) -> int:
         )
     packets: dict[str, ScreeningPacket] = {}
     all_arrived = asyncio.Event()
-    keep_logs = False
+    succeeded = False
     expected: set[str] = set()
     try:
         async with HubClient(settings, name="mash-demo") as client:
@@ -200,7 +204,6 @@ async def run_demo(*, timeout: float, keep: bool, console: Console) -> int:
                             f"[red]the {name} process exited with status {process.returncode}; "
                             f"its log is {workdir / name}.log"
                         )
-                        keep_logs = True
                         return 1
                     if time.monotonic() - started > timeout:
                         missing = sorted(expected - packets.keys())
@@ -223,6 +226,7 @@ async def run_demo(*, timeout: float, keep: bool, console: Console) -> int:
                     f"(ratings {', '.join(b.value for b in history)}): the re-rating did not land"
                 )
                 return 1
+        succeeded = True
         return 0
     finally:
         for process in processes.values():
@@ -234,5 +238,7 @@ async def run_demo(*, timeout: float, keep: bool, console: Console) -> int:
             with contextlib.suppress(Exception):
                 async with await aio_pika.connect(settings.amqp_url) as connection:
                     await delete(connection, Topology(settings))
-        if not (keep or keep_logs):
+        if keep or not succeeded:
+            console.print(f"logs kept in {workdir}")
+        else:
             shutil.rmtree(workdir, ignore_errors=True)

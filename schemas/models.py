@@ -8,7 +8,7 @@ basis matching consent) lives here, so the hub and every adapter apply the same 
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any, ClassVar
 
 from pydantic import (
@@ -96,6 +96,43 @@ __all__ = [
 ]
 
 
+# Bounds: every field of a contact and of an answer is bounded, so that a screening packet
+# built from accepted inputs (the contact's fields, one answer per agency, the chronology
+# derived from them and the rating history) always fits the 4 MiB message limit
+# (schemas.codec.MAX_MESSAGE_BYTES) and can be read by every subscriber. The budget, worst
+# case with four-byte UTF-8 characters everywhere:
+#   contact fields              ~ 0.25 MiB  (concerns 20 000 chars, 30 subjects)
+#   10 agencies x answer        ~ 2.1 MiB   (findings 128 KiB, restricted 32 KiB, strengths)
+#   chronology from findings    ~ 1.3 MiB   (200 entries per answer, strings from findings)
+#   hub chronology, ratings     ~ 0.05 MiB  (50 earlier contacts, 100 rating changes)
+# tests/unit/test_bounds.py builds that maximal packet and proves it encodes under the limit.
+MAX_ID = 100  # ids and references
+MAX_NAME = 100  # a person's given or family name
+MAX_LABEL = 200  # an organisation, a role, a category
+MAX_ADDRESS = 300
+MAX_SUMMARY = 20_000  # the referrer's account of the concerns
+MAX_SUBJECTS = 30
+MAX_CONTACT_AGENCIES = 10  # broker.settings.MAX_AGENCIES
+MAX_AGENCY_NAME = 40
+MAX_STRENGTHS = 20
+MAX_STRENGTH = 500
+MAX_NOTES = 2000
+MAX_FINDINGS_BYTES = 128 * 1024
+MAX_FINDINGS_ITEMS = 200  # per list in findings the hub reads (they feed the chronology)
+MAX_RESTRICTED_BYTES = 32 * 1024
+MAX_KEY_BYTES = 64
+MAX_RATING_CHANGES = 100  # re-ratings of one contact
+# Sensible dates: nobody in a contact was born before this, no contact arrived before this.
+EARLIEST_BIRTH = date(1900, 1, 1)
+EARLIEST_CONTACT = datetime(2000, 1, 1, tzinfo=UTC)
+# A birth is "in the future" only once it is after the receiving date in every time zone.
+_LATEST_ZONE = timedelta(hours=14)
+_LONGEST_PREGNANCY = timedelta(days=366)
+
+Id = Annotated[str, Field(min_length=1, max_length=MAX_ID)]
+AgencyName = Annotated[str, Field(min_length=1, max_length=MAX_AGENCY_NAME)]
+
+
 def _to_avro_instant(value: datetime) -> datetime:
     # Avro timestamp-millis keeps milliseconds in UTC; doing the same here makes a model
     # equal to itself after a round trip through the broker.
@@ -126,17 +163,17 @@ def normalise_postcode(value: str) -> str:
 class Subject(AvroModel):
     avro_name: ClassVar[str] = "uk.mash.Subject"
 
-    subject_id: str = Field(min_length=1)
+    subject_id: str = Field(min_length=1, max_length=MAX_ID)
     role: SubjectRole
-    given_name: str | None = None
-    family_name: str | None = None
-    date_of_birth: date | None = None
-    expected_date_of_delivery: date | None = None
-    nhs_number: str | None = None
-    upn: str | None = None
-    la_child_id: str | None = None
-    address: str | None = None
-    postcode: str | None = None
+    given_name: str | None = Field(None, max_length=MAX_NAME)
+    family_name: str | None = Field(None, max_length=MAX_NAME)
+    date_of_birth: date | None = Field(None, ge=EARLIEST_BIRTH)
+    expected_date_of_delivery: date | None = Field(None, ge=EARLIEST_BIRTH)
+    nhs_number: str | None = Field(None, max_length=20)
+    upn: str | None = Field(None, max_length=20)
+    la_child_id: str | None = Field(None, max_length=MAX_ID)
+    address: str | None = Field(None, max_length=MAX_ADDRESS)
+    postcode: str | None = Field(None, max_length=16)
 
     @field_validator("nhs_number")
     @classmethod
@@ -168,24 +205,24 @@ class Referrer(AvroModel):
     avro_name: ClassVar[str] = "uk.mash.Referrer"
 
     kind: ReferrerKind
-    organisation: str | None = None
-    name: str | None = None
-    role: str | None = None
+    organisation: str | None = Field(None, max_length=MAX_LABEL)
+    name: str | None = Field(None, max_length=MAX_LABEL)
+    role: str | None = Field(None, max_length=MAX_LABEL)
 
 
 class Contact(AvroModel):
     avro_name: ClassVar[str] = "uk.mash.Contact"
 
-    contact_id: str = Field(min_length=1, max_length=100)
-    contact_ref: str | None = None
-    received_at: Instant
+    contact_id: str = Field(min_length=1, max_length=MAX_ID)
+    contact_ref: str | None = Field(None, max_length=MAX_ID)
+    received_at: Instant = Field(ge=EARLIEST_CONTACT)
     brag: Brag
     referrer: Referrer
-    concerns_summary: str = Field(min_length=1)
+    concerns_summary: str = Field(min_length=1, max_length=MAX_SUMMARY)
     consent: Consent
     lawful_basis: LawfulBasis
-    subjects: list[Subject] = Field(min_length=1)
-    agencies: list[str] = []
+    subjects: list[Subject] = Field(min_length=1, max_length=MAX_SUBJECTS)
+    agencies: list[AgencyName] = Field([], max_length=MAX_CONTACT_AGENCIES)
 
     @model_validator(mode="after")
     def _consistent(self) -> Contact:
@@ -199,6 +236,18 @@ class Contact(AvroModel):
         ids = [s.subject_id for s in self.subjects]
         if len(ids) != len(set(ids)):
             raise ValueError("subject_id values must be unique within a contact")
+        # Dates are checked against the contact's own receipt, so a stored contact stays
+        # valid for ever; the receipt itself is checked against the clock at intake.
+        received = (self.received_at + _LATEST_ZONE).date()
+        for s in self.subjects:
+            if s.date_of_birth is not None and s.date_of_birth > received:
+                raise ValueError(f"subject {s.subject_id}: date_of_birth is after the contact")
+            due = s.expected_date_of_delivery
+            if due is not None and due > received + _LONGEST_PREGNANCY:
+                raise ValueError(
+                    f"subject {s.subject_id}: expected_date_of_delivery is more than a year "
+                    "after the contact"
+                )
         return self
 
 
@@ -233,11 +282,11 @@ class RequestReminder(AvroModel):
 class SubjectMatch(AvroModel):
     avro_name: ClassVar[str] = "uk.mash.SubjectMatch"
 
-    subject_id: str
+    subject_id: str = Field(max_length=MAX_ID)
     matched: bool
     method: MatchMethod
     confidence: float = Field(ge=0.0, le=1.0)
-    record_id: str | None = None
+    record_id: str | None = Field(None, max_length=MAX_ID)
     # Set only on an unmatched subject: the identifier the agency holds for someone whose
     # date of birth or name disagree, so the packet asks a person to check by hand.
     identifier_conflict: MatchMethod | None = None
@@ -246,10 +295,10 @@ class SubjectMatch(AvroModel):
 class RestrictedEnvelope(AvroModel):
     avro_name: ClassVar[str] = "uk.mash.RestrictedEnvelope"
 
-    key_id: str
-    ephemeral_public_key: bytes
-    nonce: bytes
-    ciphertext: bytes
+    key_id: str = Field(max_length=MAX_ID)
+    ephemeral_public_key: bytes = Field(max_length=MAX_KEY_BYTES)
+    nonce: bytes = Field(max_length=MAX_KEY_BYTES)
+    ciphertext: bytes = Field(max_length=MAX_RESTRICTED_BYTES)
 
 
 class RestrictedItem(AvroModel):
@@ -287,17 +336,19 @@ class RestrictedHolding(AvroModel):
 class AgencyResponse(AvroModel):
     avro_name: ClassVar[str] = "uk.mash.AgencyResponse"
 
-    response_id: str
-    request_id: str
-    contact_ref: str
-    agency: str
+    response_id: Id
+    request_id: Id
+    contact_ref: Id
+    agency: AgencyName
     responded_at: Instant
     outcome: ResponseOutcome
-    matches: list[SubjectMatch] = []
-    strengths: list[str] = []
+    matches: list[SubjectMatch] = Field([], max_length=MAX_SUBJECTS)
+    strengths: list[Annotated[str, Field(max_length=MAX_STRENGTH)]] = Field(
+        [], max_length=MAX_STRENGTHS
+    )
     engagement: Engagement = Engagement.UNKNOWN
-    engagement_notes: str | None = None
-    findings: bytes | None = None
+    engagement_notes: str | None = Field(None, max_length=MAX_NOTES)
+    findings: bytes | None = Field(None, max_length=MAX_FINDINGS_BYTES)
     restricted: RestrictedEnvelope | None = None
 
 
@@ -527,10 +578,11 @@ class ProtectionPlan(AvroModel):
 class SocialCareFindings(AvroModel):
     avro_name: ClassVar[str] = "uk.mash.SocialCareFindings"
 
-    contacts: list[SocialCareContact] = []
-    open_cases: list[OpenCase] = []
-    protection_plans: list[ProtectionPlan] = []
-    allocated_workers: list[AllocatedWorker] = []
+    # Bounded: each contact becomes a chronology entry in the packet.
+    contacts: list[SocialCareContact] = Field([], max_length=MAX_FINDINGS_ITEMS)
+    open_cases: list[OpenCase] = Field([], max_length=MAX_FINDINGS_ITEMS)
+    protection_plans: list[ProtectionPlan] = Field([], max_length=MAX_FINDINGS_ITEMS)
+    allocated_workers: list[AllocatedWorker] = Field([], max_length=MAX_FINDINGS_ITEMS)
 
 
 class ChronologyEntry(AvroModel):

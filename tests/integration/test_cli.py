@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
+import shutil
 import sqlite3
 import sys
 from pathlib import Path
@@ -124,11 +126,19 @@ async def test_submit_prints_reference_and_rerate_reports_new_deadline(
 async def test_submit_without_a_running_hub_says_it_is_queued(stack: Stack, tmp_path: Path) -> None:
     path = tmp_path / "contact.json"
     path.write_text(json.dumps(contact_json()))
-    code, _, err = await mash(
+    code, out, err = await mash(
         "contact", "submit", str(path), "--timeout", "1", prefix=stack.settings.prefix
     )
     assert code == 3
-    assert "queued, but no hub answered within 1s" in err
+    contact_id = out.strip()
+    assert contact_id  # what was queued, on stdout where a reference would be
+    assert f"queued as contact {contact_id}, but no hub answered within 1s" in err
+
+    # Once a hub runs, submitting the same file again is the same contact: its reference.
+    await stack.hub()
+    code, out, err = await mash("contact", "submit", str(path), prefix=stack.settings.prefix)
+    assert code == 0, err
+    assert out.strip().startswith("MASH-")
 
 
 @pytest.mark.parametrize(
@@ -182,3 +192,72 @@ async def test_hub_refuses_to_start_on_a_corrupt_or_newer_database(
     assert code == 1
     assert err.count("\n") == 1 and expected in err
     assert db.read_bytes() == before  # refused, not started empty over it
+
+
+async def test_a_failed_demo_keeps_the_log_folder_it_named() -> None:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "mash",
+        "demo",
+        "--timeout",
+        "1",  # far too short for every packet: the demo fails, as one might in the field
+        env={**os.environ, "COLUMNS": "200"},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    out, _ = await asyncio.wait_for(process.communicate(), 150)
+    text = out.decode()
+    assert process.returncode == 1, text[-2000:]
+    named = re.search(r"logs in (\S+)", text)
+    kept = re.search(r"logs kept in (\S+)", text)
+    assert named is not None and kept is not None, text[-2000:]
+    folder = Path(kept[1])
+    try:
+        assert folder == Path(named[1])
+        assert (folder / "hub.log").stat().st_size > 0  # the folder it named is there to read
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+HEAVY = ("aio_pika", "aiormq", "fastavro", "cryptography", "pydantic", "structlog", "adapters")
+
+
+async def test_help_imports_nothing_heavy() -> None:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-X",
+        "importtime",
+        "-m",
+        "mash",
+        "--help",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == 0
+    assert "keys" in out.decode() and "status" in out.decode()  # lazy groups are listed
+    imported = {
+        line.split("|")[-1].strip().split(".")[0]
+        for line in err.decode().splitlines()
+        if line.startswith("import time:")
+    }
+    assert "mash" in imported
+    assert not imported & set(HEAVY), sorted(imported & set(HEAVY))
+
+
+def test_lazily_listed_commands_match_the_real_ones() -> None:
+    import typer
+
+    from mash import cli, ops_cli
+
+    holder = typer.Typer()
+    ops_cli.register(holder)
+    registered = {c.name or c.callback.__name__ for c in holder.registered_commands if c.callback}
+    registered |= {g.name for g in holder.registered_groups if g.name}
+    assert registered <= set(cli._LAZY), "a new command in ops_cli needs a line in cli._LAZY"
+    for name, (_, listed_help) in cli._LAZY.items():
+        command = cli.load_command(name)
+        assert command.name == name
+        first_paragraph = " ".join((command.help or "").split("\n\n")[0].split())
+        assert listed_help == first_paragraph, name

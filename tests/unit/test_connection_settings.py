@@ -3,6 +3,7 @@ never silently falls back to plain text."""
 
 from __future__ import annotations
 
+import json
 import ssl
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from broker.connection import (
     uses_external_auth,
 )
 from broker.publisher import Publisher
-from broker.settings import BrokerSettings
+from broker.settings import DEFAULT_AGENCIES, BrokerSettings, SettingsInvalid
 from tests.tls import TestAuthority
 
 
@@ -97,3 +98,39 @@ def test_the_publisher_stamps_the_connections_user_on_every_message() -> None:
     assert Publisher(_Connection("amqp://h/")).user_id == "guest"  # type: ignore[arg-type]
     external = "amqps://boro-police@h/?auth=external"
     assert Publisher(_Connection(external)).user_id == "boro-police"  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "expected"),
+    [
+        ("MASH_AMQP_URL", "amqp://boro-hub:hunter2@host:70000/", "MASH_AMQP_URL: not a valid URL"),
+        ("MASH_AMQP_URL", "http://host/", "MASH_AMQP_URL: expected an amqp:// or amqps:// URL"),
+        ("MASH_AGENCIES", '"police"', "MASH_AGENCIES: expected a JSON list of agency names"),
+        ("MASH_AGENCIES", '["police","police"]', "MASH_AGENCIES: an agency is named twice"),
+        (
+            "MASH_AGENCIES",
+            json.dumps([f"a{i}" for i in range(11)]),
+            "MASH_AGENCIES: Tuple should have at most 10 items",
+        ),
+        ("MASH_PREFIX", "x" * 65, "MASH_PREFIX: String should have at most 64 characters"),
+        ("MASH_BROKER_USER_TEMPLATE", "{prefix}", "must contain {role}"),
+        ("MASH_SIGNING_KEY", "../../etc/passwd", "MASH_SIGNING_KEY: String should match"),
+    ],
+)
+def test_a_bad_setting_is_one_line_naming_the_variable_never_its_value(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, expected: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(SettingsInvalid) as refused:
+        BrokerSettings()
+    message = str(refused.value)
+    assert expected in message and "\n" not in message
+    assert "hunter2" not in message
+
+
+def test_an_empty_variable_means_not_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MASH_AGENCIES", "")
+    monkeypatch.setenv("MASH_DELIVERY_LIMIT", "")
+    settings = BrokerSettings()
+    assert settings.agencies == DEFAULT_AGENCIES
+    assert settings.delivery_limit == 5

@@ -365,10 +365,48 @@ def test_red_reminders_fall_at_half_and_three_quarters_of_the_window() -> None:
     ]
 
 
-def test_reminders_split_the_wall_clock_span_including_nights_and_weekends() -> None:
-    received = uk(2026, 6, 12, 16)  # Friday; amber due Monday 16:00, 72 hours later
-    reminders = POLICY.reminder_times(received, Brag.AMBER, fractions=(0.5,))
-    assert [local(r) for r in reminders] == [uk(2026, 6, 14, 4)]  # Sunday 04:00 BST
+def test_a_friday_1655_amber_contact_is_reminded_inside_mondays_hours() -> None:
+    received = uk(2026, 11, 20, 16, 55)  # Friday; Amber due Monday 16:55
+    # Eight working hours: five minutes on Friday, 7h55 on Monday.
+    reminders = POLICY.reminder_times(received, Brag.AMBER)
+    assert [local(r) for r in reminders] == [uk(2026, 11, 23, 12, 55), uk(2026, 11, 23, 14, 55)]
+
+
+def test_working_day_reminders_skip_bank_holidays_and_keep_local_time_across_bst() -> None:
+    # Friday 23 October 2026, 16:00 BST; clocks go back on Sunday 25th; Blue is five working
+    # days. An hour on Friday, four days of 8h15, then 7h on Friday: half is 20h30 of work.
+    reminders = POLICY.reminder_times(uk(2026, 10, 23, 16), Brag.BLUE, fractions=(0.5,))
+    assert [local(r) for r in reminders] == [uk(2026, 10, 28, 12)]  # Wednesday 12:00 GMT
+    # Amber on the Friday before the August bank holiday: reminded on Tuesday.
+    reminders = POLICY.reminder_times(uk(2026, 8, 28, 16), Brag.AMBER, fractions=(0.5,))
+    assert [local(r) for r in reminders] == [uk(2026, 9, 1, 12)]
+
+
+def test_every_working_day_reminder_falls_inside_operating_hours_and_before_its_deadline() -> None:
+    received = uk(2026, 10, 19, 0, 7)  # a fortnight across a BST change, every 53 minutes
+    while received < uk(2026, 11, 2):
+        for brag in (Brag.AMBER, Brag.GREEN, Brag.BLUE):
+            deadline = POLICY.deadline(received, brag)
+            times = POLICY.reminder_times(received, brag)
+            assert all(POLICY.calendar.is_open(t) for t in times), (received, brag, times)
+            assert all(received < t < deadline for t in times)
+            assert times == sorted(times)
+        received += timedelta(minutes=53)
+
+
+def test_red_reminders_may_fall_at_any_hour() -> None:
+    reminders = POLICY.reminder_times(uk(2026, 11, 21, 1), Brag.RED)  # Saturday 01:00
+    assert [local(r) for r in reminders] == [uk(2026, 11, 21, 3), uk(2026, 11, 21, 4)]
+
+
+def test_working_time_counts_opening_hours_only() -> None:
+    calendar = POLICY.calendar
+    assert calendar.working_time(uk(2026, 11, 20, 16, 55), uk(2026, 11, 23, 9, 30)) == timedelta(
+        minutes=35
+    )
+    assert calendar.add_working_time(uk(2026, 11, 20, 16, 55), timedelta(minutes=5)) == uk(
+        2026, 11, 23, 9
+    )  # ending exactly at closing lands at the next opening
 
 
 def test_reminders_are_utc_and_in_the_order_of_the_fractions_given() -> None:

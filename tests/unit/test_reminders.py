@@ -15,7 +15,7 @@ from hub.policy import BragPolicy
 from hub.store import HubStore
 from schemas.codec import decode
 from schemas.enums import Brag, CommandAction, ResponseOutcome
-from schemas.models import AgencyResponse, ContactCommand, RequestReminder
+from schemas.models import MAX_RATING_CHANGES, AgencyResponse, ContactCommand, RequestReminder
 from tests.support import make_contact
 
 T0 = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)  # a Tuesday, during opening hours
@@ -141,7 +141,7 @@ def test_reminders_due_while_the_hub_was_down_are_sent_when_it_starts(tmp_path: 
 def test_rerating_recomputes_reminders_and_drops_times_already_past(tmp_path: Path) -> None:
     clock = Clock()
     hub = _hub(tmp_path, clock)
-    ref = _submit(hub, Brag.AMBER)  # one working day: reminders at 22:00 and 04:00
+    ref = _submit(hub, Brag.AMBER)  # one working day: reminders at 14:07:30 and 16:11:15
     clock.at(hours=2, minutes=30)
     _rerate(hub, ref, Brag.RED)  # Red from arrival: 12:00 has passed, 13:00 has not
 
@@ -178,3 +178,48 @@ def test_reminder_fractions_come_from_the_environment() -> None:
     assert BragPolicy.from_env({"MASH_REMINDER_FRACTIONS": "none"}).reminder_fractions == ()
     with pytest.raises(ValueError, match=r"MASH_REMINDER_FRACTIONS: 1\.5 is not between 0 and 1"):
         BragPolicy.from_env({"MASH_REMINDER_FRACTIONS": "0.5,1.5"})
+
+
+def test_a_friday_1655_amber_contact_is_reminded_on_monday_not_at_the_weekend(
+    tmp_path: Path,
+) -> None:
+    friday = datetime(2026, 11, 20, 16, 55, tzinfo=UTC)  # GMT: UK time is UTC in November
+    clock = Clock()
+    clock.now = friday
+    hub = _hub(tmp_path, clock)
+    contact = make_contact(Brag.AMBER).model_copy(update={"received_at": friday})
+    ref = hub.accept_contact(contact, "msg-friday").ref
+    monday = datetime(2026, 11, 23, tzinfo=UTC)
+    assert [r.due_at for r in hub.store.reminders_for(ref)] == [
+        monday + timedelta(hours=12, minutes=55),
+        monday + timedelta(hours=14, minutes=55),
+    ]
+    _sent_reminders(hub)  # the requests themselves
+    for hour in range(0, 24 * 3, 1):  # through the weekend to Monday morning
+        clock.now = friday + timedelta(hours=hour)
+        if clock.now >= monday + timedelta(hours=9):
+            break
+        assert hub.reminders.fire_due() == [], clock.now
+    clock.now = monday + timedelta(hours=12, minutes=55)
+    assert {r.fraction for r in hub.reminders.fire_due()} == {0.5}
+
+
+def test_re_ratings_stop_at_the_packet_budgets_bound(tmp_path: Path) -> None:
+    # Every re-rating travels in the packet's rating history: past the bound it is refused.
+    clock = Clock()
+    hub = _hub(tmp_path, clock)
+    ref = _submit(hub, Brag.AMBER)
+    ratings = (Brag.RED, Brag.AMBER)
+    for n in range(MAX_RATING_CHANGES):  # the first rating is in the history too
+        command = ContactCommand(
+            command_id=f"rerate-{n}",
+            issued_at=clock(),
+            action=CommandAction.RERATE,
+            contact_ref=ref,
+            brag=ratings[n % 2],
+        )
+        result = hub.command(command, command.command_id)
+        assert result.reply.ok == (n < MAX_RATING_CHANGES - 1), n
+    assert result.refusal is not None and result.refusal.reason == "too-many-ratings"
+    assert f"{ref} has had {MAX_RATING_CHANGES} ratings" in (result.reply.error or "")
+    assert len(hub.store.rating_changes(ref)) == MAX_RATING_CHANGES
