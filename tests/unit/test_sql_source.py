@@ -23,6 +23,7 @@ from adapters.kit.matching import ExportError, read_csv
 from adapters.kit.sources import SourceUnavailable
 from adapters.kit.sources.sql import SqlSource, SqlView
 from adapters.police.agency import DATA_DIR, EXPORT, SQL_DIR, PoliceAgency
+from broker.consumer import TRANSIENT
 from schemas.enums import Brag, Consent, LawfulBasis, SubjectRole
 from schemas.models import InformationRequest, Subject
 from tests.contract.postgres_support import (
@@ -353,8 +354,8 @@ def test_a_database_that_goes_away_holds_the_request_without_naming_the_child() 
     finally:
         agency.close()
 
-    # A ConnectionError: the adapter's consumer holds the request and retries it.
-    assert isinstance(unavailable.value, ConnectionError)
+    # Transient to the adapter's consumer: the request is held and retried, not dead-lettered.
+    assert isinstance(unavailable.value, TRANSIENT)
     assert "Sophia" not in str(unavailable.value) and "2012" not in str(unavailable.value)
 
 
