@@ -309,16 +309,13 @@ class SqlView:
         try:
             with self.engine.connect() as connection:
                 yield _SqlRecords(self, connection, _subject_parameters(subjects))
-        except DBAPIError as exc:
+        except SQLAlchemyError as exc:
             # The class only: the driver's message may quote a bound name or date of birth.
-            log.error(
-                "sql_source_failed",
-                config=str(self.source.path),
-                error=type(exc.orig).__name__ if exc.orig is not None else type(exc).__name__,
-            )
+            orig = getattr(exc, "orig", None)
+            error = type(orig).__name__ if orig is not None else type(exc).__name__
+            log.error("sql_source_failed", config=str(self.source.path), error=error)
             raise SourceUnavailable(
-                f"{self.source.path}: the database did not answer "
-                f"({type(exc.orig).__name__ if exc.orig is not None else type(exc).__name__})"
+                f"{self.source.path}: the records could not be read from the database ({error})"
             ) from None
 
     def check(self, connection: Connection, query: _Query, export: ExportFile) -> str | None:
