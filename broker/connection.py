@@ -12,7 +12,10 @@ Three ways to authenticate, all from :class:`~broker.settings.BrokerSettings`:
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import ssl
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 
@@ -27,6 +30,7 @@ from yarl import URL
 from broker.settings import BrokerSettings
 
 __all__ = [
+    "RETRY_MAX_S",
     "BrokerConfigError",
     "BrokerRefused",
     "broker_user",
@@ -44,7 +48,12 @@ class BrokerConfigError(ValueError):
 
 
 class BrokerRefused(ConnectionError):
-    """The broker could not be reached, or it refused this process's TLS or credentials."""
+    """The broker could not be reached in time, or it refused this process's TLS, credentials
+    or vhost."""
+
+
+# A broker that stays away is retried at least this often, and logged no more often.
+RETRY_MAX_S = 30.0
 
 
 def uses_external_auth(settings: BrokerSettings) -> bool:
@@ -75,7 +84,16 @@ def broker_user(settings: BrokerSettings) -> str:
 
 
 def connection_url(settings: BrokerSettings) -> URL:
-    url = URL(settings.amqp_url)
+    try:
+        url = URL(settings.amqp_url)
+        url.port  # noqa: B018 - a port that is not a number raises here
+    except ValueError as exc:
+        raise BrokerConfigError(f"MASH_AMQP_URL is not a URL: {exc}") from None
+    if url.scheme not in ("amqp", "amqps") or not url.host:
+        # Host and scheme only: the URL may carry a password.
+        raise BrokerConfigError(
+            "MASH_AMQP_URL must be amqp://user:password@host:port/vhost or amqps://…"
+        )
     tls_settings = (settings.tls_ca, settings.tls_cert, settings.tls_key)
     if url.scheme != "amqps" and any(value is not None for value in tls_settings):
         # Never fall back to plain text because of a typo in the URL.
@@ -105,41 +123,134 @@ def tls_context(settings: BrokerSettings) -> ssl.SSLContext | None:
     return context
 
 
-def _reason(exc: BaseException, url: URL) -> str:
+def _where(url: URL) -> str:
+    # Host and port only: the URL may carry a password.
+    port = url.port or (5671 if url.scheme == "amqps" else 5672)
+    return f"{url.scheme}://{url.host}:{port}"
+
+
+def _refusal(exc: BaseException, url: URL, user: str) -> str | None:
+    """Why the broker refused this process for good (credentials, vhost, TLS), or None for a
+    failure worth retrying (refused or reset connection, no answer)."""
     if isinstance(exc, aiormq.exceptions.AuthenticationError) and exc.args:
         # aiormq's own text is the two lists of mechanisms; say what they mean.
         wanted = url.query.get("auth", "plain").upper()
         return f"the broker accepts {exc.args[0]} authentication, not {wanted}"
+    if isinstance(exc, aiormq.exceptions.ProbableAuthenticationError):
+        return f"user {user} was refused: wrong password, or no such user"
+    vhost = url.path[1:] or "/"
+    if isinstance(exc, aiormq.exceptions.ConnectionNotAllowed) or (
+        # aiormq reports the broker's Connection.Close in answer to Connection.Open only as
+        # "Expected one of ['Connection.OpenOk'], got <Connection.Close object at 0x…>".
+        isinstance(exc, aiormq.exceptions.InvalidFrameError)
+        and "Connection.OpenOk" in str(exc)
+        and "Connection.Close" in str(exc)
+    ):
+        return f"user {user} has no access to vhost {vhost} (or the vhost does not exist)"
+    if isinstance(exc, ssl.SSLError):
+        return f"TLS: {exc.reason or exc}"
+    return None
+
+
+def _failure(exc: BaseException, timeout: float) -> str:
+    if isinstance(exc, TimeoutError):
+        return f"no answer to the AMQP handshake within {timeout:g}s"
     return f"{type(exc).__name__}: {exc}"
 
 
-async def connect(settings: BrokerSettings, name: str) -> AbstractRobustConnection:
+def _watch(connection: AbstractRobustConnection, name: str, where: str) -> None:
+    """Connection losses and recoveries as one JSON event each (the client library's own
+    reconnection chatter is rate-limited by broker.logs)."""
+
+    def lost(_: object, exc: BaseException | None = None) -> None:
+        if exc is None or isinstance(exc, asyncio.CancelledError):
+            return  # closed by this process
+        log.warning(
+            "broker_connection_lost", connection=name, broker=where, error=type(exc).__name__
+        )
+
+    def back(*_: object) -> None:
+        log.info("broker_reconnected", connection=name, broker=where)
+
+    connection.close_callbacks.add(lost)
+    connection.reconnect_callbacks.add(back)
+
+
+async def connect(
+    settings: BrokerSettings,
+    name: str,
+    *,
+    retry: bool = False,
+    on_retry: Callable[[str], None] | None = None,
+    quiet: bool = False,
+) -> AbstractRobustConnection:
     """A robust connection: channels, queues and consumers are restored after it reconnects.
 
     ``name`` and the MASH prefix show in the management UI and ``rabbitmqctl
     list_connections`` as ``name:prefix``, so an operator can tell the hub from each adapter,
-    and one MASH from another. A first connection that fails is one log event with
-    the reason and :class:`BrokerRefused`; only later losses are retried in the background.
+    and one MASH from another.
+
+    Every attempt is bounded by ``MASH_CONNECT_TIMEOUT``, so a broker that accepts the TCP
+    connection and never answers the handshake is a failure, not a hang. A refusal for good
+    (credentials, vhost permission, TLS) is one log event and :class:`BrokerRefused` at once.
+    Any other failure is the same unless ``retry`` (services: the hub, the adapters), which
+    retries with a growing delay (at most :data:`RETRY_MAX_S`), logging one
+    ``broker_connect_retry`` event per attempt and telling ``on_retry`` why (for /readyz).
+    Later losses are retried in the background and logged as JSON events. A command-line
+    client passes ``quiet``: it says the one line itself, and its stdout is its answer.
     """
     url = connection_url(settings)
     context = tls_context(settings)
-    try:
-        return await aio_pika.connect_robust(
-            url,
-            ssl_context=context,
-            client_properties={"connection_name": f"{name}:{settings.prefix}"},
-            reconnect_interval=1.0,
-        )
-    except (OSError, ssl.SSLError, aio_pika.exceptions.AMQPError) as exc:
-        reason = _reason(exc, url)
-        port = url.port or (5671 if url.scheme == "amqps" else 5672)
-        where = f"{url.scheme}://{url.host}:{port}"
-        # host and port only: the URL may carry a password.
-        log.error(
-            "broker_connection_refused",
-            connection=name,
-            broker=where,
-            user=broker_user(settings),
-            reason=reason,
-        )
-        raise BrokerRefused(f"{where} refused {name}: {reason}") from None
+    where, user = _where(url), broker_user(settings)
+    if quiet:
+        # aiormq logs a failed connection itself, before we can say it in one line.
+        for library in ("aiormq", "aio_pika"):
+            logging.getLogger(library).setLevel(logging.CRITICAL)
+    timeout = settings.connect_timeout
+    delay, attempt = 1.0, 0
+    while True:
+        attempt += 1
+        try:
+            connection = await asyncio.wait_for(
+                aio_pika.connect_robust(
+                    url,
+                    ssl_context=context,
+                    client_properties={"connection_name": f"{name}:{settings.prefix}"},
+                    reconnect_interval=1.0,
+                    timeout=timeout,  # each later reconnection too
+                ),
+                timeout + 1.0,
+            )
+        except (OSError, ssl.SSLError, TimeoutError, aio_pika.exceptions.AMQPError) as exc:
+            refusal = _refusal(exc, url, user)
+            reason = refusal or _failure(exc, timeout)
+            if refusal is None and retry:
+                if on_retry is not None:
+                    on_retry(reason)
+                log.warning(
+                    "broker_connect_retry",
+                    connection=name,
+                    broker=where,
+                    user=user,
+                    attempt=attempt,
+                    reason=reason,
+                    retry_in_s=delay,
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RETRY_MAX_S)
+                continue
+            if not quiet:
+                log.error(
+                    "broker_connection_refused",
+                    connection=name,
+                    broker=where,
+                    user=user,
+                    reason=reason,
+                )
+            if refusal is not None:
+                raise BrokerRefused(f"broker refused {name}: {refusal}") from None
+            raise BrokerRefused(f"cannot connect {name} to {where}: {reason}") from None
+        _watch(connection, name, where)
+        if attempt > 1:
+            log.info("broker_connected", connection=name, broker=where, attempts=attempt)
+        return connection

@@ -7,6 +7,10 @@ headers, confirmed, and only then acked, so it is neither lost nor retried. A tr
 failure of the infrastructure (the broker refusing a publish, a lost connection) is waited
 out with the message held. Any other error nacks the message back to the queue; the quorum
 queue's delivery limit dead-letters a poison message instead of letting it loop.
+
+A message whose properties the client library could not decode arrives flagged by
+:mod:`broker.wire` and is dead-lettered at once (reason ``unparseable-message``), before any
+of its headers is read: the connection and the messages around it are untouched.
 """
 
 from __future__ import annotations
@@ -24,11 +28,21 @@ from broker.head_start import HeadStart
 from broker.publisher import Publisher, PublishFailed
 from broker.signing import SignatureRefused, SigningKeyUnavailable, Verifier
 from broker.topology import Topology
+from broker.wire import UNPARSEABLE
 from schemas.codec import DecodeError
 from telemetry import tracing
 from telemetry.metrics import Metrics
 
-__all__ = ["TRANSIENT", "ConsumeRefused", "Consumer", "Handler", "Rejected", "dead_letter"]
+__all__ = [
+    "TRANSIENT",
+    "UNPARSEABLE_REASON",
+    "ConsumeRefused",
+    "Consumer",
+    "Handler",
+    "Rejected",
+    "dead_letter",
+    "unparseable",
+]
 
 log = structlog.get_logger("mash.broker")
 
@@ -41,6 +55,14 @@ REJECTED_AT = "x-mash-rejected-at"
 REJECTED_BY = "x-mash-rejected-by"
 # The original broker user (the dead letter's own user_id is the consumer that rejected it).
 BROKER_USER = "x-mash-broker-user"
+UNPARSEABLE_REASON = "unparseable-message"
+
+
+def unparseable(message: AbstractIncomingMessage) -> str | None:
+    """What broker.wire could not decode in this message's properties, or None."""
+    headers = message.headers or {}
+    problem = headers.get(UNPARSEABLE)
+    return None if problem is None else str(problem)
 
 
 class ConsumeRefused(PermissionError):
@@ -184,6 +206,13 @@ class Consumer:
                 delay = min(delay * 2, 10.0)
 
     async def _on_message(self, message: AbstractIncomingMessage) -> None:
+        problem = unparseable(message)
+        if problem is not None:
+            # Nothing in it can be trusted or even read: no trace, no sender, no handler.
+            started = time.perf_counter()
+            outcome = await self._dead_letter(message, UNPARSEABLE_REASON, problem)
+            self._observe(message, outcome, started)
+            return
         # One task per delivery, so the trace and log context stay with this message.
         trace = tracing.from_headers(message.headers) or tracing.TraceContext.new()
         tracing.use(trace)

@@ -2,16 +2,59 @@
 
 Log events carry ids, agencies, ratings and timings only; names, dates of birth, addresses
 and findings never go to a log, whatever the level.
+
+The client libraries (aio-pika, aiormq) log through the standard library, in plain text with
+tracebacks, and aio-pika logs a WARNING each second while the broker is away. Their records
+go through structlog instead: one JSON event (``library_log``) with the logger, the message
+(credentials in a URL masked) and the exception's type, never a traceback; the same message
+from the same logger at most once per :data:`REPEAT_WINDOW_S`, with the count suppressed.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import sys
+import time
 
 import structlog
 
-__all__ = ["configure_logging"]
+__all__ = ["REPEAT_WINDOW_S", "LibraryLogs", "configure_logging"]
+
+REPEAT_WINDOW_S = 30.0
+_CREDENTIALS = re.compile(r"(\w+://[^:/@\s\"']+):[^@\s\"']*@")
+
+
+class LibraryLogs(logging.Handler):
+    """Standard-library records as structlog events: JSON, rate-limited, no tracebacks."""
+
+    def __init__(self, window: float = REPEAT_WINDOW_S) -> None:
+        super().__init__()
+        self.window = window
+        self._last: dict[tuple[str, str], float] = {}
+        self._suppressed: dict[tuple[str, str], int] = {}
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            # The template, not the message: a reconnect attempt differs only in its numbers.
+            key = (record.name, str(record.msg))
+            now = time.monotonic()
+            if now - self._last.get(key, -self.window) < self.window:
+                self._suppressed[key] = self._suppressed.get(key, 0) + 1
+                return
+            self._last[key] = now
+            fields: dict[str, object] = {
+                "logger": record.name,
+                "message": _CREDENTIALS.sub(r"\1:***@", record.getMessage())[:300],
+            }
+            if record.exc_info and record.exc_info[1] is not None:
+                fields["error"] = type(record.exc_info[1]).__name__
+            suppressed = self._suppressed.pop(key, 0)
+            if suppressed:
+                fields["repeats_suppressed"] = suppressed
+            structlog.get_logger(record.name).log(record.levelno, "library_log", **fields)
+        except Exception:  # a log line must never take the process down
+            self.handleError(record)
 
 
 def configure_logging(*, json: bool = True, level: str = "INFO") -> None:
@@ -34,4 +77,6 @@ def configure_logging(*, json: bool = True, level: str = "INFO") -> None:
         cache_logger_on_first_use=False,
     )
     # aio-pika and aiormq log reconnection chatter at INFO; warnings are what matter.
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    root = logging.getLogger()
+    root.handlers = [LibraryLogs()]
+    root.setLevel(logging.WARNING)

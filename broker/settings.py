@@ -76,6 +76,9 @@ class BrokerSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", env_ignore_empty=True)
 
     amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"
+    # Seconds one connection attempt may take, handshake included: a broker that accepts the
+    # connection and never answers is a failure after this, never a hang.
+    connect_timeout: float = Field(10.0, gt=0, le=300)
     # Queue names are at most 255 bytes; the prefix leaves room for the longest suffix.
     prefix: str = Field("mash", max_length=64)
     agencies: tuple[str, ...] = Field(DEFAULT_AGENCIES, min_length=1, max_length=MAX_AGENCIES)

@@ -17,12 +17,14 @@ from types import TracebackType
 import aio_pika
 from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
 
+from broker.consumer import REASON, UNPARSEABLE_REASON
 from broker.keyring import Keyring, ensure_keys
 from broker.publisher import Publisher
 from broker.settings import DEFAULT_AGENCIES, BrokerSettings
 from broker.signing import OPERATOR, Verifier, signer_for
 from broker.topology import Topology, declare, delete, lane_for
 from faults.cluster import Cluster
+from faults.poison import KINDS, poison, publish_poison
 from faults.verdict import Verdict
 from schemas.codec import decode
 from schemas.enums import Brag, Consent, LawfulBasis, PacketReason, ReferrerKind, SubjectRole
@@ -102,6 +104,9 @@ class Harness:
         self.submitted: list[str] = []
         self.confirmed: list[str] = []
         self.faults_injected = 0
+        # Unreadable messages published (by id), and those found dead-lettered for that reason.
+        self.poisoned: set[str] = set()
+        self.poison_dead_lettered: set[str] = set()
         self.started = time.monotonic()
         self._connection: AbstractRobustConnection | None = None
         self._publisher: Publisher | None = None
@@ -180,6 +185,42 @@ class Harness:
                 await asyncio.gather(
                     *(one(n) for n in range(batch, min(batch + 100, start + count)))
                 )
+
+    async def publish_poison(self, count: int, exchange: str, routing_key: str) -> None:
+        """Publish ``count`` messages the client library cannot read (faults.poison), as any
+        broker user allowed to publish to ``exchange`` could."""
+        messages = [
+            poison(KINDS[n % len(KINDS)], f"poison-{uuid.uuid4().hex[:12]}") for n in range(count)
+        ]
+        confirmed = await asyncio.to_thread(
+            publish_poison, self.settings.amqp_url, exchange, routing_key, messages
+        )
+        self.poisoned.update(confirmed)
+        self.faults_injected += len(confirmed)
+
+    async def collect_poison(self, timeout: float = 120.0) -> None:
+        """Take every unreadable message out of the dead-letter queues once it is there with
+        its reason; anything else dead-lettered stays (and counts as unexpected)."""
+        assert self._connection is not None
+        give_up = time.monotonic() + timeout
+        while self.poison_dead_lettered < self.poisoned and time.monotonic() < give_up:
+            channel = await self._connection.channel()
+            for name in self.topology.dead_letter_queues():
+                queue = await channel.declare_queue(name, passive=True)
+                while (message := await queue.get(no_ack=False, fail=False)) is not None:
+                    ours = message.message_id in self.poisoned
+                    if ours and (message.headers or {}).get(REASON) == UNPARSEABLE_REASON:
+                        self.poison_dead_lettered.add(str(message.message_id))
+                        await message.ack()
+            await channel.close()  # what was not ours goes back to its queue
+            await asyncio.sleep(0.2)
+
+    def connection_losses(self) -> int:
+        """Connection losses the hub and adapters logged (broker.connection)."""
+        return sum(
+            log.read_bytes().count(b'"broker_connection_lost"')
+            for log in self.workdir.glob("*.log")
+        )
 
     async def wait_for_answers(self, count: int, timeout: float) -> None:
         """Wait (at most ``timeout``) until the hub has recorded ``count`` answers."""
@@ -287,6 +328,7 @@ class Harness:
             + self.packets.refused
             + sum(1 for ref in deadlines if ref not in due)
             + await self._dead_letters()
+            + len(self.poisoned - self.poison_dead_lettered)
         )
         duplicated = sum(max(0, n - 1) for n in counts) + sum(
             max(0, n - 1) for n in deadlines.values()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -160,6 +160,36 @@ async def broker_restarted(contacts: int, workdir: Path) -> Verdict:
             return await run.verdict()
 
 
+async def unparseable_headers(contacts: int, workdir: Path) -> Verdict:
+    # Messages whose headers the client library cannot read, mixed into the load on every
+    # queue the hub and the adapters consume (issue 16.1). Each must be dead-lettered with its
+    # reason while every good contact gets its packet, and no connection may be lost.
+    async with Harness("unparseable-headers", workdir) as run:
+        await run.cluster.start_all()
+        topology = run.topology
+        targets = [
+            (topology.answers, "routine"),
+            (topology.answers, "urgent"),
+            (topology.contacts, "routine"),
+            (topology.commands, "command"),
+            *((topology.requests, f"{agency}.routine") for agency in run.cluster.agencies),
+            *((topology.requests, f"{agency}.urgent") for agency in run.cluster.agencies),
+        ]
+        per_round = max(1, contacts // (5 * len(targets)))
+
+        async def fault() -> None:
+            for _ in range(5):
+                for exchange, key in targets:
+                    await run.publish_poison(per_round, exchange, key)
+                await asyncio.sleep(0.2)
+
+        await _during(run.submit(contacts), fault)
+        await run.collect_poison()
+        await run.settle()
+        verdict = await run.verdict()
+        return replace(verdict, connection_losses=run.connection_losses())
+
+
 SCENARIOS: tuple[Scenario, ...] = (
     Scenario("broker-restart", broker_restarted, needs_own_broker=True),
     Scenario("connections-closed", connections_closed),
@@ -167,4 +197,5 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario("adapter-sigkill", adapter_killed),
     Scenario("network-cut-stall", network_faults),
     Scenario("hub-down-deadline", hub_down_across_deadline),
+    Scenario("unparseable-headers", unparseable_headers),
 )

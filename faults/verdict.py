@@ -26,6 +26,8 @@ class Verdict:
     queues_non_empty: int
     faults_injected: int
     seconds: float
+    # Connections the hub and adapters lost (None: not counted, the fault itself cuts them).
+    connection_losses: int | None = None
 
     @property
     def ok(self) -> bool:
@@ -39,6 +41,7 @@ class Verdict:
             and self.deadlines_fired == self.deadlines_due
             and self.queues_non_empty == 0
             and self.faults_injected > 0
+            and not self.connection_losses
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -58,6 +61,7 @@ _COLUMNS = (
     ("deadlines", "deadlines fired/due"),
     ("queues_non_empty", "queues left"),
     ("faults_injected", "faults"),
+    ("connection_losses", "conn lost"),
     ("seconds", "s"),
     ("ok", "goal met"),
 )
@@ -71,6 +75,8 @@ def _cell(verdict: Verdict, key: str) -> str:
         return f"{verdict.deadlines_fired}/{verdict.deadlines_due}"
     if key == "seconds":
         return f"{verdict.seconds:.1f}"
+    if key == "connection_losses":
+        return "-" if verdict.connection_losses is None else str(verdict.connection_losses)
     if key == "ok":
         return "yes" if verdict.ok else "NO"
     return str(getattr(verdict, key))

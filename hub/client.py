@@ -45,7 +45,8 @@ class HubClient:
         self._waiting: dict[str, asyncio.Future[CommandReply]] = {}
 
     async def __aenter__(self) -> HubClient:
-        self._connection = await connect(self.settings, self.name)
+        # One bounded attempt; the command says a refusal in one line itself.
+        self._connection = await connect(self.settings, self.name, quiet=True)
         channel = await self._connection.channel()
         if self.settings.declare_topology:
             await declare(channel, self.topology)

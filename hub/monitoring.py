@@ -24,7 +24,13 @@ from hub.store import HubStore
 from hub.views import contact_counts, nearest_open_deadlines, oldest_open_requests
 from schemas.enums import Brag
 from telemetry.metrics import Metrics
-from telemetry.server import OpsServer, broker_connected, consumers_attached, serve
+from telemetry.server import (
+    OpsServer,
+    broker_connected,
+    consumers_attached,
+    serve,
+    serve_starting,
+)
 
 __all__ = ["HubMonitoring"]
 
@@ -120,18 +126,29 @@ class HubMonitoring:
     def watch(self, connection: AbstractRobustConnection) -> None:
         connection.reconnect_callbacks.add(lambda *_: self.metrics.reconnects.inc())
 
+    async def serve_starting(self, reason: str) -> None:
+        """/healthz and /readyz from start-up: not ready, for ``reason``, until :meth:`serve`."""
+        self.server = await serve_starting(
+            self.settings.metrics_port, self.settings.metrics_host, self.metrics, reason
+        )
+
+    def waiting(self, reason: str) -> None:
+        if self.server is not None:
+            self.server.waiting(reason)
+
     async def serve(
         self, connection: AbstractRobustConnection, consumers: Sequence[Consumer], expected: int
     ) -> None:
+        checks = {
+            "broker": lambda: broker_connected(connection),
+            "consumers": lambda: consumers_attached(consumers, expected),
+            "database": self._database_writable,
+        }
+        if self.server is not None:
+            self.server.use_checks(checks)
+            return
         self.server = await serve(
-            self.settings.metrics_port,
-            self.settings.metrics_host,
-            self.metrics,
-            {
-                "broker": lambda: broker_connected(connection),
-                "consumers": lambda: consumers_attached(consumers, expected),
-                "database": self._database_writable,
-            },
+            self.settings.metrics_port, self.settings.metrics_host, self.metrics, checks
         )
 
     def _database_writable(self) -> bool:

@@ -110,7 +110,16 @@ class HubService:
         return self._publisher
 
     async def start(self) -> None:
-        self._connection = await connect(self.settings, "mash-hub")
+        # Health and readiness answer from the first moment, with the reason while starting.
+        await self.monitoring.serve_starting("connecting to the broker")
+        try:
+            self._connection = await connect(
+                self.settings, "mash-hub", retry=True, on_retry=self.monitoring.waiting
+            )
+        except BaseException:  # refused for good, or stopped while still retrying
+            await self.monitoring.stop()
+            raise
+        self.monitoring.waiting("starting consumers")
         self.monitoring.watch(self._connection)
         if self.settings.declare_topology:
             async with self._connection.channel() as channel:

@@ -374,6 +374,7 @@ def contact_submit(
     timeout: Timeout = 30.0,
 ) -> None:
     """Validate a contact file, send it to the hub and print its MASH reference."""
+    from broker.connection import BrokerConfigError
     from broker.keyring import KeyringError
     from broker.settings import BrokerSettings
     from hub.client import HubClient, HubDidNotAnswer
@@ -410,7 +411,7 @@ def contact_submit(
             "its MASH reference (it is not queued twice)",
             3,
         ) from None
-    except OSError as exc:
+    except (OSError, BrokerConfigError) as exc:
         raise fail(f"cannot reach the broker: {exc}") from None
 
 
@@ -421,6 +422,7 @@ def contact_rerate(
     timeout: Timeout = 30.0,
 ) -> None:
     """Change a contact's BRAG rating; the deadline is recomputed from its arrival time."""
+    from broker.connection import BrokerConfigError
     from broker.keyring import KeyringError
     from broker.settings import BrokerSettings
     from hub.client import HubClient, HubDidNotAnswer
@@ -448,7 +450,7 @@ def contact_rerate(
         asyncio.run(rerate())
     except HubDidNotAnswer:
         raise fail(f"no hub answered within {timeout:g}s; is 'mash hub' running?", 3) from None
-    except OSError as exc:
+    except (OSError, BrokerConfigError) as exc:
         raise fail(f"cannot reach the broker: {exc}") from None
 
 

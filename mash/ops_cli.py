@@ -71,12 +71,13 @@ def _quiet_amqp() -> None:
 
 
 def _run(work: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    from broker.connection import BrokerConfigError
     from broker.publisher import PublishFailed
 
     _quiet_amqp()
     try:
         return asyncio.run(work())
-    except OSError as exc:
+    except (OSError, BrokerConfigError) as exc:
         raise _fail(f"cannot reach the broker: {exc}") from None
     except PublishFailed as exc:
         raise _fail(f"the broker did not accept a message: {exc}") from None
@@ -201,6 +202,8 @@ def health(
     except urllib.error.HTTPError as exc:
         body = json.loads(exc.read() or b"{}")
         failed = [name for name, ok in body.get("checks", {}).items() if not ok]
+        if body.get("reason"):  # still starting: say why (the broker not answering, say)
+            raise _fail(f"{url}: not ready: {body['reason']}") from None
         raise _fail(f"{url}: not ready ({', '.join(failed) or exc.code})") from None
     except (OSError, ValueError) as exc:
         raise _fail(f"cannot reach {url}: {exc}") from None
@@ -214,8 +217,7 @@ def health(
 # Dead letters ---------------------------------------------------------------------------
 @contextlib.asynccontextmanager
 async def _dead_letters(settings: HubSettings) -> AsyncIterator[DeadLetters]:
-    import aio_pika
-
+    from broker.connection import connect
     from broker.logs import configure_logging
     from broker.topology import Topology
     from hub.store import HubStore
@@ -225,7 +227,8 @@ async def _dead_letters(settings: HubSettings) -> AsyncIterator[DeadLetters]:
     # audit log when its database is on this machine.
     configure_logging(json=True)
     store = HubStore(settings.db_path) if settings.db_path.exists() else None
-    connection = await aio_pika.connect(settings.amqp_url, timeout=10)
+    # Bounded (MASH_CONNECT_TIMEOUT), one attempt, and a refusal said in one line.
+    connection = await connect(settings, "mash-dlq", quiet=True)
     try:
         async with connection:
             yield DeadLetters(Topology(settings), connection, store)

@@ -21,6 +21,7 @@ Nothing here reads or prints a message body: it is child data.
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import uuid
 from collections.abc import Callable, Iterable, Mapping
@@ -37,9 +38,17 @@ from aio_pika.abc import (
     AbstractQueue,
 )
 
-from broker.consumer import DETAIL, QUEUE, REASON, REJECTED_AT, REJECTED_BY
+from broker.consumer import (
+    DETAIL,
+    QUEUE,
+    REASON,
+    REJECTED_AT,
+    REJECTED_BY,
+    UNPARSEABLE_REASON,
+)
 from broker.publisher import Publisher
 from broker.topology import Topology
+from broker.wire import UNPARSEABLE
 from hub import audit
 from hub.store import HubStore
 from schemas.enums import HubEventKind
@@ -119,24 +128,24 @@ class DeadLetter:
         )
         reason = (
             _text(headers.get(REASON))
+            or (UNPARSEABLE_REASON if UNPARSEABLE in headers else "")
             or _text(headers.get("x-first-death-reason"))
             or _text(death.get("reason"))
             or "unknown"
         )
         dead_at: datetime | None = None
-        rejected_at = _text(headers.get(REJECTED_AT))
-        if rejected_at:
-            dead_at = datetime.fromisoformat(rejected_at)
-        elif isinstance(death.get("time"), datetime):
+        with contextlib.suppress(ValueError):  # any broker user may have set this header
+            dead_at = _utc(datetime.fromisoformat(_text(headers.get(REJECTED_AT))))
+        if dead_at is None and isinstance(death.get("time"), datetime):
             dead_at = _utc(death["time"])
-        elif message.timestamp is not None:
+        elif dead_at is None and message.timestamp is not None:
             dead_at = _utc(message.timestamp)
         return cls(
             message_id=message.message_id or "",
             dead_queue=dead_queue,
             source_queue=source,
             reason=reason,
-            detail=_text(headers.get(DETAIL)),
+            detail=_text(headers.get(DETAIL)) or _text(headers.get(UNPARSEABLE)),
             dead_at=dead_at,
             rejected_by=_text(headers.get(REJECTED_BY)) or ("broker" if death else ""),
             type=message.type or "",

@@ -13,12 +13,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import aio_pika
 from rich import box
 from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from broker.connection import BrokerConfigError, connect
 from broker.stats import QueueReport, queue_figures
 from broker.topology import Topology
 from hub.settings import HubSettings
@@ -145,8 +145,9 @@ async def gather_status(
             db.close()
     topology = Topology(settings)
     try:
-        connection = await aio_pika.connect(settings.amqp_url, timeout=5)
-    except (OSError, aio_pika.exceptions.AMQPError, TimeoutError) as exc:
+        # Bounded (MASH_CONNECT_TIMEOUT), one attempt, and a refusal said in one line.
+        connection = await connect(settings, "mash-status", quiet=True)
+    except (OSError, BrokerConfigError) as exc:
         status.broker_error = f"cannot reach the broker: {exc or type(exc).__name__}"
     else:
         async with connection:

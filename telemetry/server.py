@@ -4,6 +4,11 @@
 stuck and should be restarted. ``/readyz`` runs the process's readiness checks (broker
 connected, consumers attached, database writable) and answers 200 only when all pass, 503
 otherwise, with each check's result in a small JSON body an operator can read.
+
+A process serves both from the moment it starts, before it has reached the broker: until its
+checks are given (:meth:`OpsServer.use_checks`), ``/readyz`` answers 503 with status
+``starting`` and the reason it is not ready yet (say, the broker not answering), so an
+operator's ``mash health`` says why rather than "connection refused".
 """
 
 from __future__ import annotations
@@ -20,7 +25,14 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from telemetry.metrics import Metrics
 
-__all__ = ["Check", "OpsServer", "broker_connected", "consumers_attached", "serve"]
+__all__ = [
+    "Check",
+    "OpsServer",
+    "broker_connected",
+    "consumers_attached",
+    "serve",
+    "serve_starting",
+]
 
 log = structlog.get_logger("mash.telemetry")
 
@@ -42,6 +54,17 @@ class OpsServer:
         self.host = host
         self._port = port
         self._runner: web.AppRunner | None = None
+        # Why the process is not ready yet, while it starts; None once its checks are given.
+        self.starting: str | None = None
+
+    def waiting(self, reason: str) -> None:
+        """Still starting, for ``reason`` (shown by /readyz)."""
+        self.starting = reason
+
+    def use_checks(self, checks: Mapping[str, Check]) -> None:
+        """Started: from now on /readyz runs these checks."""
+        self.checks = dict(checks)
+        self.starting = None
 
     @property
     def port(self) -> int:
@@ -94,6 +117,14 @@ class OpsServer:
         return web.json_response({"status": "ok", "component": self.metrics.component})
 
     async def _readyz(self, request: web.Request) -> web.Response:
+        if self.starting is not None:
+            starting = {
+                "status": "starting",
+                "component": self.metrics.component,
+                "reason": self.starting,
+                "checks": {"started": False},
+            }
+            return web.json_response(starting, status=503)
         checks = await self.readiness()
         ready = all(checks.values())
         body: dict[str, Any] = {
@@ -134,5 +165,16 @@ async def serve(
     if port == 0:
         return None
     server = OpsServer(metrics, checks, host=host, port=port)
+    await server.start()
+    return server
+
+
+async def serve_starting(port: int, host: str, metrics: Metrics, reason: str) -> OpsServer | None:
+    """Start the ops server before anything else, not ready for ``reason`` until its checks
+    are given; nothing when ``port`` is 0."""
+    if port == 0:
+        return None
+    server = OpsServer(metrics, {}, host=host, port=port)
+    server.waiting(reason)
     await server.start()
     return server

@@ -38,7 +38,7 @@ from schemas.models import (
     RestrictedFindings,
 )
 from telemetry.metrics import AGENCY_HEADER, Metrics
-from telemetry.server import OpsServer, broker_connected, consumers_attached, serve
+from telemetry.server import OpsServer, broker_connected, consumers_attached, serve_starting
 
 __all__ = ["AdapterService", "response_id_for"]
 
@@ -98,7 +98,23 @@ class AdapterService:
         name = self.agency.name
         if name not in self.topology.agencies:
             raise ValueError(f"agency {name!r} is not configured (MASH_AGENCIES)")
-        self._connection = connection = await connect(self.settings, f"mash-adapter-{name}")
+        # Health and readiness answer from the first moment, with the reason while starting.
+        self.ops = await serve_starting(
+            self.settings.metrics_port,
+            self.settings.metrics_host,
+            self.metrics,
+            "connecting to the broker",
+        )
+        waiting = self.ops.waiting if self.ops is not None else None
+        try:
+            self._connection = connection = await connect(
+                self.settings, f"mash-adapter-{name}", retry=True, on_retry=waiting
+            )
+        except BaseException:  # refused for good, or stopped while still retrying
+            await self.stop()
+            raise
+        if waiting is not None:
+            waiting("starting consumers")
         connection.reconnect_callbacks.add(lambda *_: self.metrics.reconnects.inc())
         if self.settings.declare_topology:  # else the consumers check their queues exist
             async with self._connection.channel() as channel:
@@ -140,9 +156,8 @@ class AdapterService:
             "consumers": lambda: consumers_attached(self.consumers, len(LANES)),
             "signing_key": lambda: signer.problem is None,
         }
-        self.ops = await serve(
-            self.settings.metrics_port, self.settings.metrics_host, self.metrics, checks
-        )
+        if self.ops is not None:
+            self.ops.use_checks(checks)
         self.ready.set()
         log.info("adapter_ready", agency=name, prefix=self.settings.prefix)
 
@@ -151,6 +166,7 @@ class AdapterService:
             self._watch.cancel()
         if self.ops is not None:
             await self.ops.stop()
+            self.ops = None
         if self._connection is not None:
             await self._connection.close()
 

@@ -4,12 +4,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+import sys
+
 import aio_pika
 import aiohttp
 import pytest
 
 from broker.signing import OPERATOR
 from broker.topology import Topology
+from faults.connections import close_connections
 from hub.client import HubClient
 from hub.policy import BragPolicy, Window
 from hub.settings import HubSettings
@@ -174,3 +179,126 @@ async def test_metrics_port_zero_serves_nothing(stack: Stack) -> None:
     adapter = await stack.adapter(KnowsEveryone("police"))
     assert hub.monitoring.server is None
     assert adapter.ops is None
+
+
+class SilentBroker:
+    """A TCP listener that accepts connections and never says a word: a broker stuck before
+    the AMQP handshake (issue 17.6)."""
+
+    def __init__(self) -> None:
+        self.accepted = 0
+        self._held: list[asyncio.StreamWriter] = []
+        self._server: asyncio.Server | None = None
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.accepted += 1
+        self._held.append(writer)
+
+    async def __aenter__(self) -> str:
+        self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
+        port = self._server.sockets[0].getsockname()[1]
+        return f"amqp://guest:guest@127.0.0.1:{port}/"
+
+    async def __aexit__(self, *_: object) -> None:
+        for writer in self._held:
+            writer.close()
+        assert self._server is not None
+        self._server.close()
+
+
+async def _events(stream: asyncio.StreamReader, lines: list[str], wanted: int) -> None:
+    """Read stderr lines until ``wanted`` connection retries were logged."""
+    while sum("broker_connect_retry" in line for line in lines) < wanted:
+        line = await stream.readline()
+        if not line:
+            return
+        lines.append(line.decode())
+
+
+@pytest.mark.parametrize("command", [["hub"], ["adapter", "police"]])
+async def test_a_process_whose_broker_never_answers_logs_json_retries_and_is_not_ready(
+    hub_settings: HubSettings, command: list[str]
+) -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    async with SilentBroker() as silent_url:
+        env = cli_env(
+            hub_settings,
+            MASH_AMQP_URL=silent_url,
+            MASH_METRICS_PORT=str(port),
+            MASH_CONNECT_TIMEOUT="0.5",
+            MASH_KEYRING=str(hub_settings.keyring),
+            MASH_KEY_DIR=str(hub_settings.key_dir),
+        )
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "mash", *command, env=env, stderr=asyncio.subprocess.PIPE
+        )
+        assert process.stderr is not None
+        lines: list[str] = []
+        try:
+            await asyncio.wait_for(_events(process.stderr, lines, 2), 30)
+            async with aiohttp.ClientSession() as session:
+                async with session.get(f"{url}/healthz") as reply:
+                    assert reply.status == 200
+                async with session.get(f"{url}/readyz") as reply:
+                    assert reply.status == 503
+                    body = await reply.json()
+            code, _, err = await mash_cli("health", url, env=env)
+        finally:
+            process.terminate()
+            rest = await asyncio.wait_for(process.stderr.read(), 30)
+            await process.wait()
+
+    events = [json.loads(line) for line in lines + rest.decode().splitlines() if line.strip()]
+    retries = [e for e in events if e["event"] == "broker_connect_retry"]
+    assert len(retries) >= 2
+    assert all(e["level"] == "warning" for e in retries)
+    assert "no answer to the AMQP handshake within 0.5s" in retries[0]["reason"]
+    assert "guest" not in retries[0]["broker"]
+    assert [e["retry_in_s"] for e in retries[:2]] == [1.0, 2.0]  # rate-limited: backing off
+    assert body["status"] == "starting"
+    assert "no answer to the AMQP handshake" in body["reason"]
+    assert code == 1
+    assert "not ready" in err and "no answer to the AMQP handshake" in err
+    assert "refused" not in err
+
+
+async def test_a_lost_connection_is_logged_as_json_events_without_tracebacks(
+    hub_settings: HubSettings,
+) -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = cli_env(
+        hub_settings,
+        MASH_METRICS_PORT=str(port),
+        MASH_KEYRING=str(hub_settings.keyring),
+        MASH_KEY_DIR=str(hub_settings.key_dir),
+    )
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "mash", "hub", env=env, stderr=asyncio.subprocess.PIPE
+    )
+    assert process.stderr is not None
+    try:
+
+        async def ready() -> bool:
+            code, _, _ = await mash_cli("health", url, env=env)
+            return code == 0
+
+        await wait_for(ready, 60)
+        assert await asyncio.to_thread(close_connections, hub_settings.prefix) >= 1
+
+        async def reconnected() -> bool:
+            return (await scrape(url)).value("mash_reconnects_total") >= 1
+
+        await wait_for(reconnected, 60)
+        await wait_for(ready, 60)
+    finally:
+        process.terminate()
+        err = (await asyncio.wait_for(process.stderr.read(), 30)).decode()
+        await process.wait()
+
+    events = [json.loads(line) for line in err.splitlines() if line.strip()]  # every line JSON
+    names = [e["event"] for e in events]
+    assert "broker_connection_lost" in names
+    assert "broker_reconnected" in names
+    assert "Traceback" not in err
