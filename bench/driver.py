@@ -36,7 +36,8 @@ class Flow(abc.ABC):
         self.amqp_url = amqp_url
         self.prefix = prefix
         self.workdir = workdir
-        self.workdir.mkdir(parents=True, exist_ok=True)
+        # Owner-only: the hub refuses a database folder other accounts may open.
+        self.workdir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.tracker = Tracker()
         self.children: list[Child] = []
         self._connection: AbstractRobustConnection | None = None

@@ -23,7 +23,13 @@ import yaml
 
 from broker import consumer, signing
 from broker.settings import BrokerSettings
-from broker.topology import HUB, RESTRICTED, SCREENING, ExchangeSpec, QueueSpec, Topology
+from broker.topology import (
+    OPERATOR_ROLE,
+    SCREENING,
+    ExchangeSpec,
+    QueueSpec,
+    Topology,
+)
 from schemas.enums import HubEventKind
 from schemas.registry import SCHEMA_DIR, standalone_schemas
 from telemetry.metrics import AGENCY_HEADER
@@ -33,7 +39,6 @@ __all__ = ["AVRO_FORMAT", "BINDING_VERSION", "ROUTES", "Route", "document", "ren
 
 AVRO_FORMAT = "application/vnd.apache.avro;version=1.9.0"
 BINDING_VERSION = "0.3.0"  # the AMQP bindings AsyncAPI 3.0.0 defines
-OPERATORS = "operators"  # people at the shell: `mash dlq`, `mash status`; no broker role
 _AMQP_URL = "127.0.0.1:5672"
 
 
@@ -84,9 +89,21 @@ ROUTES: dict[str, Route] = {
         "Contacts sent straight on to the child's allocated social worker or lead"
         " professional, for children's social care.",
     ),
+    "hub.instance": Route(
+        ("uk.mash.HubInstanceRecord",),
+        "The running hub's instance record, for the hub itself: its database, host, pid,"
+        " start time and the references it reserved; one is kept, the newest.",
+    ),
     "dead": Route(
         (),  # whatever the queue it was taken from carries
         "Messages a consumer could not handle, with the reason, to <queue>.dead.",
+    ),
+    "replies": Route(
+        ("uk.mash.CommandReply",),
+        "The hub's reply to a contact or command, routed by the reply_to the client gave: the"
+        " name of its private reply queue, bound here under that name. The default exchange"
+        " is never used, so a reply_to naming any other queue is unroutable.",
+        key=("queue", (), "The client's private reply queue, named in reply_to."),
     ),
 }
 
@@ -231,7 +248,8 @@ class _Builder:
             channel: dict[str, Any] = {
                 "address": key,
                 "title": f"{ex.name} {key}".strip(),
-                "description": f"{route.summary} Routed to {', '.join(queues)}.",
+                "description": route.summary
+                + (f" Routed to {', '.join(queues)}." if queues else ""),
                 "messages": (
                     self._dead_messages() if short == "dead" else self._message_refs(route.messages)
                 ),
@@ -239,7 +257,9 @@ class _Builder:
             }
             if route.key is not None:
                 name, values, meaning = route.key
-                channel["parameters"] = {name: {"enum": list(values), "description": meaning}}
+                parameter: dict[str, Any] = {"enum": list(values)} if values else {}
+                parameter["description"] = meaning
+                channel["parameters"] = {name: parameter}
             self.channels[channel_id] = channel
             ids.append(channel_id)
         return ids
@@ -282,12 +302,13 @@ class _Builder:
         return channel_id
 
     def reply_channel(self) -> str:
-        self.channels["replies"] = {
+        self.channels["queue-replies"] = {
             "address": None,  # one private queue per client: its name is in reply_to
             "title": self.t.reply_queue("<token>"),
             "description": (
-                "The hub's reply to a contact or command, through the default exchange to the"
-                " client's exclusive queue named in reply_to, matched by correlation_id."
+                f"The hub's reply to a contact or command, through {self.t.replies} to the"
+                " client's exclusive queue named in reply_to (bound there under its own name),"
+                " matched by correlation_id."
             ),
             "messages": self._message_refs(("uk.mash.CommandReply",)),
             "bindings": {
@@ -303,7 +324,7 @@ class _Builder:
                 }
             },
         }
-        return "replies"
+        return "queue-replies"
 
     # Operations ----------------------------------------------------------------------
     def operation(self, component: str, action: str, channel_id: str, summary: str) -> None:
@@ -326,10 +347,11 @@ class _Builder:
             },
         }
         replies = channel_id.startswith(("contacts-", "commands-", "queue-hub-contacts-"))
-        if replies or channel_id == "queue-hub-commands":
+        # A replay carries no reply_to: whoever waited for the reply has long gone.
+        if component != OPERATOR_ROLE and (replies or channel_id == "queue-hub-commands"):
             op["reply"] = {
-                "channel": _ref("channels", "replies"),
-                "messages": [_ref("channels", "replies", "messages", "CommandReply")],
+                "channel": _ref("channels", "queue-replies"),
+                "messages": [_ref("channels", "queue-replies", "messages", "CommandReply")],
             }
         self.operations[op_id] = op
 
@@ -340,6 +362,11 @@ class _Builder:
                 for writer in sorted(ex.writers):
                     if ex.name == self.t.dead:
                         summary = f"{writer} dead-letters what it cannot handle, keyed by queue."
+                    elif writer == OPERATOR_ROLE and ex.name != self.t.events:
+                        summary = (
+                            f"{writer} replays dead letters to {ex.name} (`mash dlq replay`),"
+                            " each with its original sender's signature."
+                        )
                     else:
                         names = ", ".join(channel["messages"])
                         key = channel["address"]
@@ -349,7 +376,7 @@ class _Builder:
                     self.operation(writer, "send", channel_id, summary)
         for spec in self.queues:
             channel_id = self.queue_channel(spec)
-            for reader in sorted(spec.readers) or [OPERATORS]:
+            for reader in sorted(spec.readers):
                 summary = f"{reader} consumes {spec.name}."
                 if spec.name.endswith(".dead"):
                     summary = (
@@ -358,7 +385,6 @@ class _Builder:
                     )
                 self.operation(reader, "receive", channel_id, summary)
         replies = self.reply_channel()
-        self.operation(HUB, "send", replies, "The hub replies to the client that asked.")
         self.operation(SCREENING, "receive", replies, "The client takes the hub's reply.")
 
     # Components ----------------------------------------------------------------------
@@ -397,7 +423,7 @@ def document(prefix: str | None = None, agencies: tuple[str, ...] | None = None)
     topology = Topology(settings, agencies if agencies is not None else defaults.agencies)
     builder = _Builder(topology, standalone_schemas(SCHEMA_DIR))
     builder.build()
-    roles = ", ".join([HUB, SCREENING, RESTRICTED, *topology.agencies, OPERATORS])
+    roles = ", ".join(topology.roles())
     return {
         "asyncapi": "3.0.0",
         "info": {

@@ -7,13 +7,17 @@ e.g. ``mash-police``). Their permissions are derived from the topology table
 hand, so a queue added to the table is closed to everyone until a reader is named:
 
 - **configure**: nobody; the topology is declared by the administrator who provisions the
-  users (or imported as definitions). The screening UI may create its private reply queues.
+  users (or imported as definitions). The screening UI may create its private reply queues,
+  and the hub its exclusive lock queue (one hub per prefix, :mod:`hub.instance`).
 - **write**: the exchanges the role publishes to. An agency writes only ``answers`` (and the
   ``dead`` exchange, for requests it cannot read); RabbitMQ checks each message's
-  ``user_id`` against the login, so an agency cannot answer as another.
+  ``user_id`` against the login, so an agency cannot answer as another. Nobody writes the
+  default exchange, which reaches every queue by name: the hub replies through the
+  ``replies`` exchange, where only the screening UI binds its private reply queues (write
+  on those queues, read on that exchange).
 - **read**: the queues the role consumes. An agency reads only its own request queues;
   nobody but the screening UI reads packets, nobody but the restricted role reads the
-  restricted file, and the dead-letter queues are left to operators.
+  restricted file, and only the operator role reads the dead-letter queues and events.
 - **topic**: on topic exchanges, the routing keys the role may use: each role may
   dead-letter only into the dead-letter queues of the queues it reads.
 
@@ -46,10 +50,6 @@ __all__ = [
     "user_name",
 ]
 
-# The request/reply plumbing outside the table: the screening UI's `mash contact submit`
-# declares a private reply queue (<prefix>.replies.<token>) and the hub replies to it through
-# the default exchange.
-_DEFAULT_EXCHANGE = r"amq\.default"
 NOTHING = "^$"
 
 
@@ -115,11 +115,16 @@ def permissions_for(topology: Topology, role: str) -> Permissions:
     writes = [e for e in exchanges if role in e.writers]
     configure, write, read = NOTHING, _names(e.name for e in writes), _names(q.name for q in reads)
     if role == SCREENING:
+        # The request/reply plumbing outside the table: `mash contact submit` declares a
+        # private reply queue (<prefix>.replies.<token>) and binds it to the replies exchange
+        # (queue.bind needs write on the queue and read on the exchange).
         replies = re.escape(topology.reply_queue("")) + "[^.]+"
         configure = f"^{replies}$"
-        read.append(replies)
+        read += [replies, re.escape(topology.replies)]
+        write.append(replies)
     if role == HUB:
-        write.append(_DEFAULT_EXCHANGE)
+        # Its lock, an exclusive queue only the hub's own connection declares (hub.instance).
+        configure = f"^{re.escape(topology.hub_lock_queue)}$"
     topics = []
     for exchange in writes:
         if exchange.kind is not aio_pika.ExchangeType.TOPIC:

@@ -134,7 +134,12 @@ class Keyring:
             self.reload()
 
     def save(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # Folders it creates (var/, var/keys/) are the owner's alone: var/ also holds the hub's
+        # database, which refuses to start in a folder others may open (hub.store).
+        missing = [p for p in (self.path.parent, *self.path.parent.parents) if not p.exists()]
+        for folder in reversed(missing):
+            folder.mkdir(mode=0o700)
+            folder.chmod(0o700)
         payload = {"keys": [asdict(e) for e in self._entries.values()]}
         temporary = self.path.with_suffix(".tmp")
         temporary.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")

@@ -8,6 +8,11 @@ operator to import (``rabbitmqctl import_definitions``, the management UI, or
 import_definitions -`` on the broker's host, so no password appears on a command line, in a
 file or in a log. Passwords come from :mod:`secrets` and are shown once, in a credentials
 file only its owner can read (or on standard output).
+
+Provisioning again is safe beside running processes: users that already exist keep their
+passwords (only their permissions are brought up to date), so adding an agency creates one
+new user and re-keys nobody; ``rotate`` issues new passwords, for every user or the roles
+named by ``only``.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ import os
 import secrets
 import shutil
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,7 +34,7 @@ from yarl import URL
 
 from broker.identities import Permissions, all_permissions
 from broker.settings import BrokerSettings
-from broker.topology import Topology
+from broker.topology import OPERATOR_ROLE, Topology
 
 __all__ = [
     "Credential",
@@ -37,6 +42,7 @@ __all__ = [
     "credentials_document",
     "definitions",
     "deprovision",
+    "existing_users",
     "new_credentials",
     "password_hash",
     "provision",
@@ -74,20 +80,49 @@ def password_hash(password: str, salt: bytes | None = None) -> str:
     return base64.b64encode(salt + digest).decode()
 
 
-def new_credentials(topology: Topology, *, passwords: bool = True) -> list[Credential]:
+def new_credentials(
+    topology: Topology,
+    *,
+    passwords: bool = True,
+    existing: Collection[str] = (),
+    only: Collection[str] | None = None,
+    rotate: bool = False,
+) -> list[Credential]:
+    """Credentials for the users to create or re-key: every role's user that does not exist
+    yet, and with ``rotate`` the existing ones too; ``only`` limits both to those roles."""
+    roles = topology.roles()
+    unknown = sorted(set(only or ()) - set(roles))
+    if unknown:
+        raise ValueError(f"no role {unknown[0]!r} in this MASH (roles: {', '.join(roles)})")
     return [
         Credential(p.role, p.user, secrets.token_urlsafe(32) if passwords else None)
         for p in all_permissions(topology)
+        if (only is None or p.role in only) and (rotate or p.user not in existing)
     ]
 
 
+# The operator's `mash status` reads queue figures from the management API, which needs a tag.
+_TAGS = {OPERATOR_ROLE: ["management"]}
+
+
 def definitions(
-    topology: Topology, credentials: Sequence[Credential], *, include_topology: bool = True
+    topology: Topology,
+    credentials: Sequence[Credential],
+    *,
+    include_topology: bool = True,
+    keep: Collection[str] = (),
 ) -> dict[str, Any]:
-    """The definitions document RabbitMQ imports. The default vhost is left as it is."""
+    """The definitions document RabbitMQ imports. The default vhost is left as it is.
+
+    ``credentials`` are the users created or re-keyed; ``keep`` names users of this MASH that
+    exist already and stay as they are (their password untouched) but whose permissions are
+    brought up to date, e.g. the hub's when an agency is added.
+    """
     vhost = vhost_of(topology.settings)
     users = {c.user: c for c in credentials}
-    grants: list[Permissions] = [p for p in all_permissions(topology) if p.user in users]
+    grants: list[Permissions] = [
+        p for p in all_permissions(topology) if p.user in users or p.user in keep
+    ]
     document: dict[str, Any] = {
         "users": [
             {
@@ -95,7 +130,7 @@ def definitions(
                 # An empty hash: no password will ever do; only a certificate logs in.
                 "password_hash": password_hash(c.password) if c.password else "",
                 "hashing_algorithm": HASHING,
-                "tags": [],
+                "tags": _TAGS.get(c.role, []),
                 "limits": {},
             }
             for c in credentials
@@ -205,15 +240,34 @@ def _rabbitmqctl(node: str | None, *args: str, stdin: str | None = None) -> None
         )
 
 
+def existing_users(topology: Topology, *, node: str | None = None) -> set[str]:
+    """This MASH's users that the broker already has."""
+    command = shutil.which("rabbitmqctl")
+    if command is None:
+        raise ProvisionError("rabbitmqctl not found; run this on the broker's host")
+    argv = [command, "-q", *(["-n", node] if node else []), "list_users", "--formatter", "json"]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    if done.returncode != 0:
+        lines = (done.stderr or done.stdout).strip().splitlines()
+        raise ProvisionError(f"rabbitmqctl list_users failed: {lines[0] if lines else ''}")
+    try:
+        listed = {str(entry["user"]) for entry in json.loads(done.stdout or "[]")}
+    except (ValueError, KeyError, TypeError):
+        raise ProvisionError("rabbitmqctl list_users: unexpected output") from None
+    return listed & {p.user for p in all_permissions(topology)}
+
+
 def provision(
     topology: Topology,
     credentials: Sequence[Credential],
     *,
     node: str | None = None,
     include_topology: bool = True,
+    keep: Collection[str] = (),
 ) -> None:
-    """Import the users, their permissions and (by default) the topology into the broker."""
-    document = definitions(topology, credentials, include_topology=include_topology)
+    """Import the users, their permissions and (by default) the topology into the broker;
+    users in ``keep`` keep their passwords and get their permissions brought up to date."""
+    document = definitions(topology, credentials, include_topology=include_topology, keep=keep)
     # No file argument: rabbitmqctl reads the document from standard input.
     _rabbitmqctl(node, "import_definitions", "--format", "json", stdin=json.dumps(document))
 

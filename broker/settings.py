@@ -110,9 +110,13 @@ class BrokerSettings(BaseSettings):
     # Prometheus metrics, /healthz and /readyz for this process; 0 turns them off.
     metrics_port: int = Field(0, ge=0, le=65535)
     metrics_host: str = Field("127.0.0.1", min_length=1, max_length=255)
-    # RabbitMQ's management API for queue rates; empty means the broker's host on port 15672
-    # with the AMQP credentials, "off" means passive declares only.
+    # RabbitMQ's management API for queue rates; empty means the broker's host with the AMQP
+    # credentials (https on 15671 for an amqps:// broker, http on 15672 otherwise), "off"
+    # means passive declares only.
     management_url: str = ""
+    # The API takes the password in every request: over plain HTTP only to a loopback host,
+    # unless this says so (broker.stats.management_api).
+    management_plain_http: bool = False
 
     def __init__(self, **values: Any) -> None:
         # pydantic-settings raises a multi-line ValidationError (or a SettingsError for a

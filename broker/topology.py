@@ -11,9 +11,14 @@ lettering to ``<queue>.dead`` through the ``dead`` exchange.
 
 The table also says who may use each name: the roles that publish to an exchange
 (``writers``) and the role that consumes a queue (``readers``). Roles are ``hub``,
-``screening``, ``restricted`` and one per agency; :mod:`broker.identities` turns the table
-into each role's broker permissions, so a new queue cannot be added without deciding who
-reads it.
+``screening``, ``restricted``, ``operator`` (the hub operator's tools: ``mash dlq``, ``mash
+status``) and one per agency; :mod:`broker.identities` turns the table into each role's
+broker permissions, so a new queue cannot be added without deciding who reads it.
+
+Nobody publishes to the default exchange: it reaches every queue by name, so a write
+permission on it would open every queue, dead-letter queues and the restricted file
+included. The hub's replies go through ``replies``, an exchange of their own, to which a
+client binds its private reply queue under the queue's own name.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ __all__ = [
     "DIRECT_REPLY_TO",
     "HUB",
     "LANES",
+    "OPERATOR_ROLE",
     "RESTRICTED",
     "SCREENING",
     "ExchangeSpec",
@@ -54,12 +60,17 @@ LANES: tuple[Lane, ...] = ("urgent", "routine")
 HUB = "hub"
 SCREENING = "screening"  # the screening UI: submits contacts, re-rates, reads packets
 RESTRICTED = "restricted"  # the keeper of the restricted file, and nobody else
+# The hub operator: reads dead letters and events, replays dead letters through their normal
+# path. Not the front door's `operator` signing key (broker.signing.OPERATOR): this role
+# signs nothing, and a replay keeps its original sender's signature.
+OPERATOR_ROLE = "operator"
 # The agency whose social workers and lead professionals take contacts about children already
 # allocated to them; it reads the allocated queue when it is one of this MASH's agencies.
 ALLOCATED_TEAM = "social-care"
 
 
-# RabbitMQ's direct reply-to: a client consuming it is answered without a queue of its own.
+# RabbitMQ's direct reply-to: a client consuming it is answered without a queue of its own,
+# but only through the default exchange, which reaches every queue; the hub does not use it.
 DIRECT_REPLY_TO = "amq.rabbitmq.reply-to"
 
 
@@ -134,6 +145,11 @@ class Topology:
     def restricted(self) -> str:
         return self.name("restricted")
 
+    @property
+    def replies(self) -> str:
+        """The hub's replies to a contact or command, routed by the client's reply queue name."""
+        return self.name("replies")
+
     # Queues
     def contact_queue(self, lane: Lane) -> str:
         return self.name(f"hub.contacts.{lane}")
@@ -165,19 +181,35 @@ class Topology:
     def event_queue(self) -> str:
         return self.name("ops.events")
 
+    @property
+    def hub_instance_exchange(self) -> str:
+        """Where the running hub writes its instance record (:mod:`hub.instance`)."""
+        return self.name("hub.instance")
+
+    @property
+    def hub_instance_queue(self) -> str:
+        """The one retained instance record: which hub, on which database, references reserved."""
+        return self.name("hub.instance")
+
+    @property
+    def hub_lock_queue(self) -> str:
+        """Exclusive to the running hub's connection (not in the table: it lives and dies
+        with that connection), so a second hub on the prefix is refused."""
+        return self.name("hub.lock")
+
     def reply_queue(self, token: str) -> str:
-        """A private, exclusive queue for the hub's replies to one client (not in the table:
-        it lives as long as the client's connection)."""
+        """A private, exclusive queue for the hub's replies to one client, bound to
+        :attr:`replies` under its own name (not in the table: it lives as long as the
+        client's connection)."""
         return self.name(f"replies.{token}")
 
     def is_reply_queue(self, name: str) -> bool:
         """Whether the hub may answer to ``name``: one of this MASH's reply queues (one word
-        after ``<prefix>.replies.``) or RabbitMQ's direct reply-to pseudo-queue. Nothing
-        else, so a sender cannot have the hub write into any other queue."""
+        after ``<prefix>.replies.``). Nothing else, so a sender cannot have the hub write
+        into any other queue. Not RabbitMQ's direct reply-to (:data:`DIRECT_REPLY_TO`): it is
+        reached only through the default exchange, which no role may write."""
         token = name.removeprefix(self.reply_queue(""))
-        if token != name:
-            return bool(token) and "." not in token and len(name) <= 255
-        return name == DIRECT_REPLY_TO or name.startswith(DIRECT_REPLY_TO + ".")
+        return token != name and bool(token) and "." not in token and len(name) <= 255
 
     @staticmethod
     def request_key(agency: str, lane: Lane) -> str:
@@ -189,27 +221,34 @@ class Topology:
             aio_pika.ExchangeType.TOPIC,
             aio_pika.ExchangeType.FANOUT,
         )
-        hub, screening = frozenset({HUB}), frozenset({SCREENING})
+        # The operator replays a dead letter to the exchange its work queue is bound to
+        # (`mash dlq replay`), so it writes every exchange that feeds a work queue; what it
+        # replays keeps its original signature, which the receiver still checks.
+        hub, screening = frozenset({HUB, OPERATOR_ROLE}), frozenset({SCREENING, OPERATOR_ROLE})
         return [
             ExchangeSpec(self.contacts, direct, screening),
             ExchangeSpec(self.commands, direct, screening),
             ExchangeSpec(self.requests, topic, hub),
-            ExchangeSpec(self.answers, direct, frozenset(self.agencies)),
+            ExchangeSpec(self.answers, direct, frozenset({*self.agencies, OPERATOR_ROLE})),
             ExchangeSpec(self.packets, fanout, hub),
+            # The operator records each replay and purge here.
             ExchangeSpec(self.events, topic, hub),
             # Consumers dead-letter what they cannot handle. A topic exchange, so that each
             # role's topic permissions can limit it to the dead queues of what it reads.
             ExchangeSpec(self.dead, topic, frozenset(self.roles())),
             ExchangeSpec(self.restricted, direct, hub),
             ExchangeSpec(self.allocated, direct, hub),
+            # Only the hub replies; only the screening UI binds a (private) queue here.
+            ExchangeSpec(self.replies, direct, frozenset({HUB})),
+            ExchangeSpec(self.hub_instance_exchange, direct, frozenset({HUB})),
         ]
 
     def roles(self) -> list[str]:
         """Every role with a broker identity in this MASH."""
-        clash = {HUB, SCREENING, RESTRICTED} & set(self.agencies)
+        clash = {HUB, SCREENING, RESTRICTED, OPERATOR_ROLE} & set(self.agencies)
         if clash:
             raise ValueError(f"agency name {sorted(clash)[0]!r} is reserved for a hub role")
-        return [HUB, SCREENING, RESTRICTED, *self.agencies]
+        return [HUB, SCREENING, RESTRICTED, OPERATOR_ROLE, *self.agencies]
 
     def _work_queue(self, name: str, reader: str | None, *bindings: tuple[str, str]) -> QueueSpec:
         return QueueSpec(
@@ -249,13 +288,14 @@ class Topology:
         specs.append(self._work_queue(self.restricted_queue, RESTRICTED, (self.restricted, "file")))
         # Durable whether or not social care is one of the agencies: a MASH that adds it later
         # finds the queue there. Without it, nobody but operators may read the queue.
-        team = ALLOCATED_TEAM if ALLOCATED_TEAM in self.agencies else None
+        team = ALLOCATED_TEAM if ALLOCATED_TEAM in self.agencies else OPERATOR_ROLE
         specs.append(self._work_queue(self.allocated_queue, team, (self.allocated, ALLOCATED_TEAM)))
         # Operators read events when they want to; the oldest are dropped rather than
         # letting an unread event queue hold the hub back.
         specs.append(
             QueueSpec(
                 name=self.event_queue,
+                readers=frozenset({OPERATOR_ROLE}),
                 bindings=((self.events, "#"),),
                 arguments={
                     "x-queue-type": "quorum",
@@ -264,9 +304,19 @@ class Topology:
                 },
             )
         )
+        # The hub's instance record: one message, the newest (hub.instance).
+        specs.append(
+            QueueSpec(
+                name=self.hub_instance_queue,
+                bindings=((self.hub_instance_exchange, "record"),),
+                arguments={"x-queue-type": "quorum", "x-max-length": 1, "x-overflow": "drop-head"},
+                readers=frozenset({HUB}),
+            )
+        )
         dead = [
             QueueSpec(
                 name=spec.dead_letter_queue,
+                readers=frozenset({OPERATOR_ROLE}),
                 bindings=((self.dead, spec.name),),
                 arguments={"x-queue-type": "quorum"},
             )

@@ -113,7 +113,8 @@ class Harness:
         self._verifier: Verifier | None = None
 
     async def __aenter__(self) -> Harness:
-        self.workdir.mkdir(parents=True)
+        # Owner-only: the hub refuses a database folder other accounts may open.
+        self.workdir.mkdir(parents=True, mode=0o700)
         ring = Keyring(self.settings.keyring)
         ensure_keys(ring, self.settings.key_dir, ["hub", OPERATOR, *self.settings.agencies])
         ring.save()
@@ -278,6 +279,8 @@ class Harness:
         for name in self.topology.all_queue_names():
             if name == self.topology.event_queue:
                 continue  # nobody reads events in a fault run; the queue drops its oldest
+            if name == self.topology.hub_instance_queue:
+                continue  # the hub's instance record is kept there by design (hub.instance)
             queue = await channel.declare_queue(name, passive=True)
             non_empty += (queue.declaration_result.message_count or 0) > 0
         await channel.close()

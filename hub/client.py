@@ -53,6 +53,8 @@ class HubClient:
         queue = await channel.declare_queue(
             self.topology.reply_queue(uuid.uuid4().hex), exclusive=True, auto_delete=True
         )
+        # The hub replies through the replies exchange under the queue's own name.
+        await queue.bind(self.topology.replies, routing_key=queue.name)
         self._reply_queue = queue.name
         await queue.consume(self._on_reply, no_ack=True)
         self._publisher = Publisher(

@@ -262,8 +262,15 @@ class Correlator:
 
     # Decisions -----------------------------------------------------------------------
     def accept_contact(
-        self, contact: Contact, message_id: str, sender: str = "operator"
+        self,
+        contact: Contact,
+        message_id: str,
+        sender: str = "operator",
+        *,
+        replayed_by: str | None = None,
     ) -> Accepted:
+        """``replayed_by``: the operator's broker user when the contact is a dead letter it
+        replayed (audited as such)."""
         existing = self.store.ref_for_contact_id(contact.contact_id)
         if existing is not None:
             row = self.store.contact(existing)
@@ -282,14 +289,16 @@ class Correlator:
         received = min(contact.received_at, now)
         deadline = self.policy.deadline(received, contact.brag)
         with self.store.transaction() as db:
-            ref, seq = self.store.allocate_ref(db, received.year)
+            # A reference takes the year the hub accepted the contact, not the year it says it
+            # was received: numbers run on from the last issued, never from an earlier year's.
+            ref, seq = self.store.allocate_ref(db, now.year)
             stored = contact.model_copy(
                 update={"contact_ref": ref, "received_at": received, "agencies": agencies}
             )
             self.store.add_contact(
                 db,
                 ref=ref,
-                year=received.year,
+                year=now.year,
                 seq=seq,
                 contact_id=contact.contact_id,
                 received_at=received,
@@ -310,6 +319,8 @@ class Correlator:
                 lawful_basis=contact.lawful_basis.value,
                 deadline=deadline.isoformat(),
             )
+            if replayed_by is not None:
+                audit.append(db, replayed_by, "contact-replayed", ref, now, message_id=message_id)
             self.reminders.schedule(db, ref, received, contact.brag, now)
             for agency in agencies:
                 request_id = str(uuid.uuid4())
@@ -338,8 +349,15 @@ class Correlator:
         return Accepted(ref, contact.brag, deadline, created=True)
 
     def accept_answer(
-        self, response: AgencyResponse, message_id: str, sender: str
+        self,
+        response: AgencyResponse,
+        message_id: str,
+        sender: str,
+        *,
+        replayed_by: str | None = None,
     ) -> AnswerOutcome:
+        """``replayed_by``: the operator's broker user when the answer is a dead letter it
+        replayed (accepted on the agency's signature alone, and audited as such)."""
         if response.agency != sender:
             # The signature proves who sent it; an answer may only speak for its sender.
             raise Rejected(
@@ -395,6 +413,17 @@ class Correlator:
                 late=str(late).lower(),
                 restricted=restricted_reference or "",
             )
+            if replayed_by is not None:
+                audit.append(
+                    db,
+                    replayed_by,
+                    "answer-replayed",
+                    row.ref,
+                    now,
+                    agency=request.agency,
+                    request_id=request.request_id,
+                    message_id=message_id,
+                )
             routed = None
             if request.agency == ALLOCATED_TEAM and row.routed_to is None:
                 routed = self._route_to_allocated_worker(db, row, response, now)
@@ -564,11 +593,15 @@ class Correlator:
         message_id: str,
         sender: str = "operator",
         refusal: Rejected | None = None,
+        *,
+        replayed_by: str | None = None,
     ) -> CommandResult:
         """Apply a command, or refuse it; either way its message id is recorded as handled.
 
         ``refusal`` is a reason found before the command was read (the broker user that sent
         it, where it asked to be answered): it is recorded and audited like any other.
+        ``replayed_by``: the operator's broker user when the command is a dead letter it
+        replayed (audited as such when it takes effect).
         """
         now = self.clock()
         row = self.store.contact(command.contact_ref)
@@ -607,6 +640,16 @@ class Correlator:
                 deadline=deadline.isoformat(),
                 command_id=command.command_id,
             )
+            if replayed_by is not None:
+                audit.append(
+                    db,
+                    replayed_by,
+                    "command-replayed",
+                    row.ref,
+                    now,
+                    command_id=command.command_id,
+                    message_id=message_id,
+                )
             contact = decode(row.body, Contact)
             outstanding = [r for r in self.store.requests_for(row.ref) if r.answered_at is None]
             if not row.deadline_done:

@@ -4,23 +4,29 @@ On top of the broker layer's message metrics: the time each agency takes to answ
 rating; the agencies that missed a deadline; reminders sent; and, read from the database at
 each scrape, open and overdue contacts by rating, the seconds left to the nearest open
 deadline by rating, the age of each agency's oldest open request and the outbox backlog.
-``/readyz`` is ready when the broker connection is up, every consumer is attached and the
-database takes a write; ``mash_ready`` tells Prometheus the same at each scrape, so an alert
-sees a hub that still serves metrics but is not ready.
+``/readyz`` is ready when the broker connection is up, every consumer is attached, the hub
+holds its prefix's lock (:mod:`hub.instance`) and the database is healthy: still the file at
+its path (not deleted or replaced), with room on its disk, and taking a write; ``mash_ready``
+tells Prometheus the same at each scrape, so an alert sees a hub that still serves metrics
+but is not ready. A database fault is logged when it begins (``database_fault``, with what
+is wrong) and when it ends.
 """
 
 from __future__ import annotations
 
 import inspect
+import os
+import sqlite3
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
+import structlog
 from aio_pika.abc import AbstractRobustConnection
 
 from broker.consumer import Consumer
 from hub.reminders import SentReminder
 from hub.settings import HubSettings
-from hub.store import HubStore
+from hub.store import DatabaseFault, HubStore
 from hub.views import contact_counts, nearest_open_deadlines, oldest_open_requests
 from schemas.enums import Brag
 from telemetry.metrics import Metrics
@@ -32,7 +38,12 @@ from telemetry.server import (
     serve_starting,
 )
 
-__all__ = ["HubMonitoring"]
+__all__ = ["MIN_FREE_BYTES", "HubMonitoring"]
+
+log = structlog.get_logger("mash.hub")
+
+# Below this much free space the database is as good as full: a batch of contacts would fail.
+MIN_FREE_BYTES = 16 * 1024 * 1024
 
 
 class HubMonitoring:
@@ -44,6 +55,7 @@ class HubMonitoring:
         self.clock = clock
         self.metrics = Metrics("hub")
         self.server: OpsServer | None = None
+        self.database_fault: str | None = None
         # Every agency and rating starts at zero: Prometheus's increase() and rate() cannot
         # see a series that first appears at 1, so the first answer, missed deadline or
         # reminder of each would go uncounted on the dashboard and in the alerts.
@@ -137,12 +149,17 @@ class HubMonitoring:
             self.server.waiting(reason)
 
     async def serve(
-        self, connection: AbstractRobustConnection, consumers: Sequence[Consumer], expected: int
+        self,
+        connection: AbstractRobustConnection,
+        consumers: Sequence[Consumer],
+        expected: int,
+        holds_lock: Callable[[], bool] = lambda: True,
     ) -> None:
         checks = {
             "broker": lambda: broker_connected(connection),
             "consumers": lambda: consumers_attached(consumers, expected),
-            "database": self._database_writable,
+            "instance": holds_lock,
+            "database": self.database_healthy,
         }
         if self.server is not None:
             self.server.use_checks(checks)
@@ -151,9 +168,29 @@ class HubMonitoring:
             self.settings.metrics_port, self.settings.metrics_host, self.metrics, checks
         )
 
-    def _database_writable(self) -> bool:
-        self.store.probe_write(self.clock())
-        return True
+    def database_healthy(self) -> bool:
+        fault = self._database_fault()
+        if fault != self.database_fault:
+            if fault is None:
+                log.info("database_recovered")
+            else:
+                log.error("database_fault", fault=fault)
+        self.database_fault = fault
+        return fault is None
+
+    def _database_fault(self) -> str | None:
+        """What is wrong with the database, in words an operator can act on; None if nothing."""
+        try:
+            self.store.check_file()
+            free = os.statvfs(self.store.path.parent)
+            if free.f_bavail * free.f_frsize < MIN_FREE_BYTES:
+                return f"the disk holding {self.store.path} is full"
+            self.store.probe_write(self.clock())
+        except DatabaseFault as exc:
+            return str(exc)
+        except (sqlite3.Error, OSError) as exc:
+            return f"{self.store.path} does not take a write ({exc})"
+        return None
 
     async def stop(self) -> None:
         if self.server is not None:

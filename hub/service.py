@@ -1,8 +1,10 @@
 """The running hub: consumers for contacts, answers and commands, the outbox relay, and the
 deadline clock, around one :class:`~hub.correlator.Correlator`.
 
-Start-up order matters: deadlines that passed while the hub was down fire before any
-consumer starts, and the outbox left by a crash is published before new work is taken.
+Start-up order matters: the hub first makes sure it is the only hub of its prefix and that
+its database is the prefix's (:mod:`hub.instance`); deadlines that passed while the hub was
+down fire before any consumer starts, and the outbox left by a crash is published before new
+work is taken.
 """
 
 from __future__ import annotations
@@ -24,15 +26,27 @@ from broker.head_start import HeadStart
 from broker.identities import check_role_sender, check_sender
 from broker.keyring import KeyringError, readable_restricted_keys
 from broker.publisher import Publisher, PublishFailed
+from broker.replay import replayed_by_operator
 from broker.signing import OPERATOR, SENDER
 from broker.topology import LANES, SCREENING, Lane, Topology, declare
 from hub import audit
 from hub.correlator import Correlator
 from hub.group_commit import GroupCommit
+from hub.instance import HubInstance, InstanceRefused
 from hub.monitoring import HubMonitoring
 from hub.policy import BragPolicy
 from hub.settings import HubSettings
-from hub.store import OUTBOX_LANES, OUTBOX_ROUTINE, OUTBOX_URGENT, HubStore, OutboxRow
+from hub.store import (
+    OUTBOX_LANES,
+    OUTBOX_ROUTINE,
+    OUTBOX_URGENT,
+    DatabaseFault,
+    DatabaseLock,
+    HubStore,
+    OutboxRow,
+    RefsNotReserved,
+    StoreError,
+)
 from schemas.codec import DecodeError, decode, encode
 from schemas.enums import Brag, HubEventKind
 from schemas.models import (
@@ -80,7 +94,19 @@ class HubService:
                 f"keeper of the restricted file ('mash keys export-holder restricted-file DIR "
                 f"--remove') and remove it from {settings.key_dir}"
             )
-        self.store = HubStore(settings.db_path)
+        if settings.new_database and settings.db_path.exists():
+            raise StoreError(
+                f"--new asks for a new database, but {settings.db_path} already exists"
+            )
+        # Before the database is opened (opening it may migrate it): nobody else may have it.
+        self._db_lock = DatabaseLock(settings.db_path)
+        self._db_lock.acquire()
+        try:
+            self.store = HubStore(settings.db_path)
+        except BaseException:
+            self._db_lock.release()
+            raise
+        self._db_lock.record_database(self.store)
         self._commits = GroupCommit(self.store, on_commit=self._work_done)
         self.correlator = Correlator(
             self.store,
@@ -91,6 +117,14 @@ class HubService:
             command_max_age=timedelta(seconds=settings.command_max_age_s),
         )
         self.monitoring = HubMonitoring(self.store, settings, self.correlator.clock)
+        self._lost: asyncio.Future[None] | None = None
+        self.instance = HubInstance(
+            self.topology,
+            self.store,
+            new_database=settings.new_database,
+            clock=self.correlator.clock,
+            on_lost=self._instance_lost,
+        )
         self._connection: AbstractRobustConnection | None = None
         self._publisher: Publisher | None = None
         self._lane_publishers: dict[int, Publisher] = {}
@@ -136,6 +170,17 @@ class HubService:
             for lane in OUTBOX_LANES
         }
         self._publisher = self._lane_publishers[OUTBOX_ROUTINE]
+        self._lost = asyncio.get_running_loop().create_future()
+        try:
+            await self.instance.claim(self._connection, self._publisher)
+        except InstanceRefused:
+            await self._connection.close()
+            if self.store.created:
+                self.store.discard()  # created a moment ago, and refused: leave no trace
+            else:
+                self.store.close()
+            self._db_lock.release()
+            raise
         # What a crash left in the outbox goes out first: the relay starts before any consumer.
         self._tasks = [
             asyncio.create_task(self._relay(lane), name=f"outbox-relay-{lane}")
@@ -170,7 +215,8 @@ class HubService:
                 prefetch=prefetch,
                 verifier=self.credentials.verifier,
                 allowed_senders=senders,
-                transient=(*TRANSIENT, sqlite3.OperationalError),
+                # A locked, full or vanished database holds the work in hand, unacknowledged.
+                transient=(*TRANSIENT, sqlite3.OperationalError, DatabaseFault, RefsNotReserved),
                 metrics=self.monitoring.metrics,
                 head_start=None if route_lane is None else self.head_start,
                 urgent=route_lane == "urgent",
@@ -182,7 +228,10 @@ class HubService:
         # each producing an amendment.
         await self._take_waiting_answers()
         self._tasks.append(asyncio.create_task(self._deadline_clock(), name="deadline-clock"))
-        await self.monitoring.serve(self._connection, self._consumers, len(routes))
+        self._tasks.append(asyncio.create_task(self._keep_refs_reserved(), name="refs"))
+        await self.monitoring.serve(
+            self._connection, self._consumers, len(routes), lambda: self.instance.holds_lock
+        )
         # A hub whose only signing key was retired signs nothing and is not ready.
         signer = self.credentials.signer
         if self.monitoring.server is not None:
@@ -233,17 +282,25 @@ class HubService:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await self.instance.stop()
         await self.monitoring.stop()
         if self._connection is not None:
             await self._connection.close()
         self.store.close()
+        self._db_lock.release()
 
     async def run_forever(self) -> None:
         await self.start()
+        assert self._lost is not None
         try:
-            await asyncio.Future()
+            await self._lost  # forever, unless another hub takes the prefix
         finally:
             await self.stop()
+
+    def _instance_lost(self, reason: str) -> None:
+        # Another hub runs on this prefix now: two would issue references and answers twice.
+        if self._lost is not None and not self._lost.done():
+            self._lost.set_exception(InstanceRefused(f"{reason}; this hub stops"))
 
     # Handlers ------------------------------------------------------------------------
     def _front_door_refusal(self, message: AbstractIncomingMessage) -> Rejected | None:
@@ -254,8 +311,12 @@ class HubService:
             return Rejected(
                 "reply-to-not-allowed",
                 f"reply_to {message.reply_to[:100]!r} is not a reply queue"
-                f" ({self.topology.reply_queue('*')} or amq.rabbitmq.reply-to)",
+                f" ({self.topology.reply_queue('*')})",
             )
+        if replayed_by_operator(self.settings, message.user_id, message.headers) is not None:
+            # An operator's replay of a dead letter (`mash dlq replay`): the front door's own
+            # signature, verified by the consumer, vouches for it instead (audited).
+            return None
         try:
             check_role_sender(self.settings, message.user_id, SCREENING)
         except Rejected as refusal:
@@ -278,8 +339,11 @@ class HubService:
             sender = _sender(message)
             if not urgent:
                 await self.head_start.routine_turn()  # again: a Red contact may have come since
+            replayed_by = replayed_by_operator(self.settings, message.user_id, message.headers)
             accepted = await self._commits.decide(
-                lambda: self.correlator.accept_contact(contact, message_id, sender),
+                lambda: self.correlator.accept_contact(
+                    contact, message_id, sender, replayed_by=replayed_by
+                ),
                 urgent=urgent,
             )
         except (DecodeError, Rejected) as exc:
@@ -303,13 +367,19 @@ class HubService:
 
     async def _on_answer(self, message: AbstractIncomingMessage) -> None:
         response = decode(message.body, AgencyResponse)
-        check_sender(self.settings, message.user_id, response.agency)
+        # An operator's replay (`mash dlq replay`) comes from the operator's broker user: the
+        # agency's own signature, verified by the consumer, vouches for it instead (audited).
+        replayed_by = replayed_by_operator(self.settings, message.user_id, message.headers)
+        if replayed_by is None:
+            check_sender(self.settings, message.user_id, response.agency)
         message_id, sender = message.message_id or response.response_id, _sender(message)
         if not _urgent(message):
             # Again: a Red contact may have come since (or this one was re-rated to Red).
             await self.head_start.routine_turn(response.contact_ref)
         outcome = await self._commits.decide(
-            lambda: self.correlator.accept_answer(response, message_id, sender),
+            lambda: self.correlator.accept_answer(
+                response, message_id, sender, replayed_by=replayed_by
+            ),
             urgent=_urgent(message),
         )
         if outcome == "recorded":
@@ -322,8 +392,11 @@ class HubService:
         command = decode(message.body, ContactCommand)
         message_id, sender = message.message_id or command.command_id, _sender(message)
         refusal = self._front_door_refusal(message)
+        replayed_by = replayed_by_operator(self.settings, message.user_id, message.headers)
         result = await self._commits.decide(
-            lambda: self.correlator.command(command, message_id, sender, refusal),
+            lambda: self.correlator.command(
+                command, message_id, sender, refusal, replayed_by=replayed_by
+            ),
             urgent=True,
         )
         if result.now_red and result.reply.contact_ref is not None:
@@ -342,9 +415,11 @@ class HubService:
             log.warning("reply_refused", message_id=message.message_id, reason="not-a-reply-queue")
             return
         try:
+            # Through the replies exchange, never the default one (which reaches every queue):
+            # only a client's reply queue is bound there, so any other reply_to is unroutable.
             # A client that gave up has no queue left to route to; one attempt is enough.
             await self.publisher.publish(
-                "",
+                self.topology.replies,
                 message.reply_to,
                 encode(reply),
                 message_id=f"reply-{message.message_id}",
@@ -378,6 +453,8 @@ class HubService:
         while True:
             if lane != OUTBOX_URGENT:
                 await self.head_start.routine_turn()
+            # Rows read from a deleted database belong to contacts nobody can follow up.
+            self.store.check_file()
             rows = self.store.outbox(self.settings.outbox_batch, priority=lane)
             if not rows:
                 return total
@@ -410,9 +487,20 @@ class HubService:
             ready.clear()
             try:
                 await self._drain_outbox(lane)
+            except DatabaseFault:
+                self.monitoring.database_healthy()  # logs the fault once, not every second
+                await asyncio.sleep(1.0)
             except Exception as exc:  # the loop must outlive any one failure
                 log.error("outbox_relay_error", error=type(exc).__name__)
                 await asyncio.sleep(1.0)
+
+    async def _keep_refs_reserved(self) -> None:
+        while not self._stopping:
+            try:
+                await self.instance.reserve()
+            except Exception as exc:  # contacts wait (RefsNotReserved) until it succeeds
+                log.error("reference_reservation_failed", error=type(exc).__name__)
+            await asyncio.sleep(_CLOCK_TICK)
 
     async def _audit_checkpoints(self) -> None:
         while not self._stopping:
@@ -458,6 +546,10 @@ class HubService:
                     (t for t in (self.store.next_deadline(), self.store.next_reminder()) if t),
                     default=None,
                 )
+            except DatabaseFault:
+                self.monitoring.database_healthy()  # logs the fault once, not every tick
+                await asyncio.sleep(1.0)
+                upcoming = None
             except Exception as exc:
                 log.error("deadline_clock_error", error=type(exc).__name__)
                 upcoming = None

@@ -13,6 +13,9 @@ __all__ = ["HubSettings"]
 
 class HubSettings(BrokerSettings):
     db_path: Path = Path("var/hub.sqlite3")
+    # Start on a new, empty database although this prefix's hub has run before ('mash hub
+    # --new'); refused if the file exists. Without it a missing database stops the hub.
+    new_database: bool = False
     # Signed checkpoints of the audit log's head (hub.audit): how often, and a file they are
     # appended to, which an operator keeps (or copies) off the hub's machine.
     audit_checkpoint_s: float = Field(300.0, gt=0, allow_inf_nan=False)

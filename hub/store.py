@@ -11,12 +11,17 @@ effect.
 from __future__ import annotations
 
 import json
+import os
+import socket
 import sqlite3
+import stat
+import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import IO
 
 from hub.audit import AUDIT_DDL
 from schemas.enums import Brag
@@ -29,15 +34,21 @@ __all__ = [
     "SCHEMA_VERSION",
     "AnswerRow",
     "ContactRow",
+    "DatabaseFault",
+    "DatabaseLock",
     "EarlierSubject",
     "HubStore",
     "OutboxRow",
+    "RefsNotReserved",
     "ReminderRow",
     "RequestRow",
     "RestrictedRow",
     "StoreError",
     "SubjectKeys",
+    "database_fault",
+    "describe_this_process",
     "from_ms",
+    "owner_only_folder",
     "to_ms",
 ]
 
@@ -166,6 +177,153 @@ _ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (
 
 class StoreError(RuntimeError):
     """The database cannot be used as the hub's store."""
+
+
+class DatabaseFault(StoreError):
+    """The database is no longer the file at its path (deleted or replaced), or cannot take a
+    write. Transient for the hub: the work in hand is held, unacknowledged, until it is back."""
+
+
+class RefsNotReserved(StoreError):
+    """Every reference number reserved on the broker for this year has been issued; the hub
+    reserves more in the background (:mod:`hub.instance`), so the contact is retried."""
+
+
+# Child data at rest: nobody but the hub's own account may read the folder or the files.
+_OTHERS = stat.S_IRWXG | stat.S_IRWXO
+
+
+def owner_only_folder(folder: Path) -> None:
+    """Create ``folder`` (and any missing parent) 0700, or refuse one others may open.
+
+    Only the folder the files sit in is checked: a parent such as ``/srv`` is the
+    administrator's to lay out, and the files themselves are created 0600.
+    """
+    missing = []
+    for part in (folder, *folder.parents):
+        if part.exists():
+            break
+        missing.append(part)
+    for part in reversed(missing):
+        # mkdir(mode=) is filtered by the umask and parents=True ignores it: one by one.
+        part.mkdir(mode=0o700)
+        part.chmod(0o700)
+    mode = stat.S_IMODE(folder.stat().st_mode)
+    if mode & _OTHERS:
+        raise StoreError(
+            f"{folder} is open to other users (mode {mode:04o}); it holds children's data:"
+            f" run chmod 700 {folder}"
+        )
+
+
+def _refuse_if_others_can_read(path: Path) -> None:
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+    except FileNotFoundError:
+        return
+    if mode & _OTHERS:
+        raise StoreError(
+            f"{path} is readable by other users (mode {mode:04o}); it holds children's data:"
+            f" run chmod 600 {path}"
+        )
+
+
+class DatabaseLock:
+    """An exclusive lock on ``<database>.lock`` for the life of one hub process, naming the
+    holder (host, pid, start time) so a second hub on the same database can say who has it.
+
+    ``flock`` is released by the kernel when the process dies, however it dies.
+    """
+
+    def __init__(self, database: Path) -> None:
+        self.path = database.with_name(database.name + ".lock")
+        self._file: IO[str] | None = None
+
+    def acquire(self) -> None:
+        import fcntl
+
+        owner_only_folder(self.path.parent)
+        descriptor = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        handle = os.fdopen(descriptor, "r+", encoding="utf-8")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = handle.readline().strip() or "another process"
+            handle.close()
+            raise StoreError(
+                f"another hub is using {self.path.with_suffix('')}: {holder}; stop it first"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(describe_this_process() + "\n")
+        handle.flush()
+        self._file = handle
+
+    def record_database(self, store: HubStore) -> None:
+        """Note which file the hub has open, so ``mash status`` can tell if it was replaced."""
+        if self._file is not None and store.identity is not None:
+            device, inode = store.identity
+            self._file.write(f"database {device}:{inode} pid {os.getpid()}\n")
+            self._file.flush()
+
+    def release(self) -> None:
+        if self._file is not None:
+            self._file.close()  # closing the descriptor releases the flock
+            self._file = None
+
+
+def database_fault(path: Path, min_free: int) -> str | None:
+    """A fault of the hub's database as seen from outside the hub (``mash status``), in
+    words an operator can act on; None when none is seen.
+
+    The hub notes in ``<database>.lock`` which file it has open and its pid; a file deleted
+    or replaced under a hub that is still running is the fault the hub cannot see by itself
+    on a restart, and it stops taking work while it lasts (:meth:`HubStore.check_file`).
+    """
+    lock = path.with_name(path.name + ".lock")
+    running: tuple[int, int] | None = None
+    try:
+        for line in lock.read_text(encoding="utf-8").splitlines():
+            words = line.split()
+            if len(words) == 4 and words[0] == "database" and _alive(int(words[3])):
+                device, inode = words[1].split(":")
+                running = (int(device), int(inode))
+    except (OSError, ValueError):
+        pass
+    try:
+        found = path.stat()
+    except FileNotFoundError:
+        # With no hub running, a missing file is the reader's own error to report.
+        return f"{path} was deleted under the running hub" if running is not None else None
+    except OSError as exc:
+        return f"{path} cannot be read ({exc.strerror})"
+    if running is not None and (found.st_dev, found.st_ino) != running:
+        return f"{path} was replaced by another file under the running hub"
+    if not os.access(path, os.W_OK) or not os.access(path.parent, os.W_OK):
+        return f"{path} is read-only"
+    free = os.statvfs(path.parent)
+    if free.f_bavail * free.f_frsize < min_free:
+        return f"the disk holding {path} is full"
+    return None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process: alive
+    return True
+
+
+def describe_this_process(started: datetime | None = None) -> str:
+    """How one hub names itself to another: host, pid and start time."""
+    at = (started or _STARTED).isoformat(timespec="seconds")
+    return f"host {socket.gethostname()} pid {os.getpid()} started {at}"
+
+
+_STARTED = datetime.now(UTC)
 
 
 def to_ms(value: datetime) -> int:
@@ -308,8 +466,24 @@ class HubStore:
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        owner_only_folder(self.path.parent)
+        _refuse_if_others_can_read(self.path)
+        # Created here, 0600, rather than by SQLite with the umask's 0644; SQLite gives the
+        # WAL and shared-memory files the database file's mode. Older ones are corrected.
+        self.created = False
+        try:
+            os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+            self.created = True
+        except FileExistsError:
+            pass
+        except OSError as exc:
+            raise StoreError(f"{self.path}: cannot be created ({exc.strerror})") from None
+        for suffix in ("-wal", "-shm"):
+            companion = self.path.with_name(self.path.name + suffix)
+            if companion.exists():
+                companion.chmod(0o600)
         self._depth = 0  # open transactions: 1 for a transaction, more for savepoints
+        self.identity: tuple[int, int] | None = None
         try:
             self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             self._db.row_factory = sqlite3.Row
@@ -326,6 +500,13 @@ class HubStore:
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"{self.path}: not a usable hub database ({exc})") from None
         self._migrate()
+        # The file this connection writes to; if the path later names another file, or none,
+        # the hub's writes would go where nobody will ever read them (check_file).
+        found = os.stat(self.path)
+        self.identity = (found.st_dev, found.st_ino)
+        if self.meta("database_id") is None:
+            with self.transaction() as db:
+                self.set_meta(db, "database_id", str(uuid.uuid4()))
 
     def _check_version(self) -> None:
         tables = {r[0] for r in self._db.execute("SELECT name FROM sqlite_master")}
@@ -377,6 +558,43 @@ class HubStore:
     def close(self) -> None:
         self._db.close()
 
+    def discard(self) -> None:
+        """Close and delete a database this store created and nothing was taken into: the hub
+        refused to start on it (see :mod:`hub.instance`)."""
+        assert self.created, "only a database this store created may be discarded"
+        self.close()
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            self.path.with_name(self.path.name + suffix).unlink(missing_ok=True)
+
+    # Identity ------------------------------------------------------------------------
+    def meta(self, key: str) -> str | None:
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, db: sqlite3.Connection, key: str, value: str) -> None:
+        db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+    @property
+    def database_id(self) -> str:
+        """Made once, when the database is created; a restored backup keeps it."""
+        value = self.meta("database_id")
+        assert value is not None
+        return value
+
+    def check_file(self) -> None:
+        """Raise :class:`DatabaseFault` unless the path still names the file this store has
+        open: deleted, or replaced (a restore, a move) under the running hub, it does not."""
+        if self.identity is None:
+            return
+        try:
+            found = os.stat(self.path)
+        except FileNotFoundError:
+            raise DatabaseFault(f"{self.path} was deleted under the running hub") from None
+        except OSError as exc:
+            raise DatabaseFault(f"{self.path} cannot be checked ({exc.strerror})") from None
+        if (found.st_dev, found.st_ino) != self.identity:
+            raise DatabaseFault(f"{self.path} was replaced by another file under the running hub")
+
     @property
     def db(self) -> sqlite3.Connection:
         """The connection, for read-only views (:mod:`hub.views`); writes go through methods."""
@@ -387,6 +605,8 @@ class HubStore:
         """A transaction; inside another one, a savepoint, so a batch of decisions commits
         once while each can still fail alone."""
         depth = self._depth
+        if depth == 0:
+            self.check_file()
         self._db.execute("BEGIN IMMEDIATE" if depth == 0 else f"SAVEPOINT s{depth}")
         self._depth += 1
         try:
@@ -408,6 +628,10 @@ class HubStore:
                 if depth == 0 and self._db.in_transaction:
                     self._db.execute("ROLLBACK")
                 raise
+            if depth == 0:
+                # Committed, but perhaps into a file deleted meanwhile: the caller must not
+                # acknowledge work whose only record nobody will read again.
+                self.check_file()
 
     # Idempotency ---------------------------------------------------------------------
     def seen(self, message_id: str) -> bool:
@@ -428,9 +652,49 @@ class HubStore:
         return None if row is None else str(row[0])
 
     def allocate_ref(self, db: sqlite3.Connection, year: int) -> tuple[str, int]:
+        """The next reference of ``year`` (the year the hub accepts the contact).
+
+        Numbers never go back: they continue from the highest ever issued in this database
+        or, for a database begun with ``mash hub --new``, from the highest the prefix's
+        previous database had reserved on the broker (``ref_floor``). Once a hub has
+        reserved numbers on the broker (``ref_ceiling``), it issues none beyond them.
+        """
         row = db.execute("SELECT COALESCE(MAX(seq), 0) FROM contacts WHERE year = ?", (year,))
-        seq = int(row.fetchone()[0]) + 1
+        seq = max(int(row.fetchone()[0]), self.ref_floor(year)) + 1
+        ceiling = self.ref_ceiling(year)
+        if ceiling is not None and seq > ceiling:
+            raise RefsNotReserved(f"references of {year} are reserved up to {ceiling}")
         return f"MASH-{year}-{seq:06d}", seq
+
+    def ref_floor(self, year: int) -> int:
+        return int(self.meta(f"ref_floor:{year}") or 0)
+
+    def ref_ceiling(self, year: int) -> int | None:
+        """The highest number reserved on the broker for ``year``; None while this database
+        has never reserved any (a store used without a hub, as in tools and unit tests)."""
+        value = self.meta(f"ref_ceiling:{year}")
+        if value is not None:
+            return int(value)
+        return 0 if self.meta("refs_reserved") else None
+
+    def refs_issued(self, year: int) -> int:
+        row = self._db.execute(
+            "SELECT COALESCE(MAX(seq), 0) FROM contacts WHERE year = ?", (year,)
+        ).fetchone()
+        return max(int(row[0]), self.ref_floor(year))
+
+    def reserve_refs(self, year: int, ceiling: int, floor: int | None = None) -> None:
+        """Record numbers reserved on the broker (and, for a new database, where to begin)."""
+        with self.transaction() as db:
+            if floor is not None and floor > self.ref_floor(year):
+                self.set_meta(db, f"ref_floor:{year}", str(floor))
+            current = self.ref_ceiling(year) or 0
+            self.set_meta(db, f"ref_ceiling:{year}", str(max(current, ceiling)))
+            self.set_meta(db, "refs_reserved", "1")
+
+    def reserved_years(self) -> dict[int, int]:
+        rows = self._db.execute("SELECT key, value FROM meta WHERE key LIKE 'ref_ceiling:%'")
+        return {int(key.split(":", 1)[1]): int(value) for key, value in rows}
 
     def add_contact(
         self,

@@ -93,32 +93,74 @@ def _forget(credentials: str | None) -> None:
             Path(credentials).unlink()
 
 
+Only = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--only",
+        help="Create or re-key only this role's user (an agency, hub, screening, restricted,"
+        " operator); repeat for more",
+    ),
+]
+Rotate = Annotated[
+    bool,
+    typer.Option("--rotate", help="New passwords for existing users too (all, or --only's)"),
+]
+
+
 @broker_app.command("provision")
 def provision_command(
     node: Node = None,
     credentials: Credentials = None,
     no_passwords: NoPasswords = False,
     topology_too: WithTopology = True,
+    only: Only = None,
+    rotate: Rotate = False,
 ) -> None:
-    """Create (or re-key) this MASH's broker users with least-privilege permissions, and its
-    topology, on the broker at hand. Run on the broker's host; new passwords every time."""
-    from broker.provision import ProvisionError, new_credentials, provision
+    """Create this MASH's broker users with least-privilege permissions, and its topology, on
+    the broker at hand (run on the broker's host). Users that exist keep their passwords and
+    get their permissions brought up to date, so running processes keep working; --rotate
+    issues new passwords."""
+    from broker.provision import ProvisionError, existing_users, new_credentials, provision
 
     topology = _topology()
-    _check_destination(credentials, no_passwords)
-    creds = new_credentials(topology, passwords=not no_passwords)
+    try:
+        existing = existing_users(topology, node=node)
+    except ProvisionError as exc:
+        raise _fail(str(exc)) from None
+    try:
+        creds = new_credentials(
+            topology,
+            passwords=not no_passwords,
+            existing=existing,
+            only=set(only) if only else None,
+            rotate=rotate,
+        )
+    except ValueError as exc:
+        raise _fail(str(exc), 2) from None
+    keep = existing - {c.user for c in creds}
+    if any(c.password for c in creds):
+        _check_destination(credentials, no_passwords)
+    elif credentials not in (None, "-"):
+        typer.echo(f"no new passwords: {credentials} not written", err=True)
+        credentials = None
     if credentials != "-":
         _hand_out(topology, credentials, creds)
     try:
-        provision(topology, creds, node=node, include_topology=topology_too)
+        provision(topology, creds, node=node, include_topology=topology_too, keep=keep)
     except ProvisionError as exc:
         _forget(credentials)  # these passwords were never valid
         raise _fail(str(exc)) from None
     if credentials == "-":
         _hand_out(topology, credentials, creds)
+    made = [c.user for c in creds if c.user not in existing]
+    rekeyed = [c.user for c in creds if c.user in existing]
+    summary = [
+        f"created {', '.join(made)}" if made else "",
+        f"re-keyed {', '.join(rekeyed)}" if rekeyed else "",
+        f"unchanged (permissions brought up to date) {', '.join(sorted(keep))}" if keep else "",
+    ]
     typer.echo(
-        f"provisioned {len(creds)} users for MASH {topology.prefix!r}: "
-        + ", ".join(c.user for c in creds),
+        f"provisioned MASH {topology.prefix!r}: " + "; ".join(part for part in summary if part),
         err=True,
     )
 

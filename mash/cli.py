@@ -182,23 +182,42 @@ def _run(service: Coroutine[Any, Any, None]) -> None:
 @app.command()
 def hub(
     db: Annotated[Path | None, typer.Option(help="SQLite file (default MASH_DB_PATH)")] = None,
+    new: Annotated[
+        bool,
+        typer.Option(
+            "--new",
+            help="Begin a new, empty database although this prefix's hub has run before"
+            " (the file must not exist; references continue after the old ones)",
+        ),
+    ] = False,
     log_format: LogFormat = "json",
 ) -> None:
-    """Run the hub: take contacts in, fan requests out, assemble packets, keep deadlines."""
+    """Run the hub: take contacts in, fan requests out, assemble packets, keep deadlines.
+
+    Only one hub runs per prefix, and only on the database the prefix's hub last ran on:
+    a second hub, or a missing or different database, is refused with the reason.
+    """
     from broker.logs import configure_logging
+    from hub.instance import InstanceRefused
     from hub.policy import BragPolicy
     from hub.service import HubService
     from hub.settings import HubSettings
     from hub.store import StoreError
 
     configure_logging(json=log_format == "json")
-    settings = HubSettings() if db is None else HubSettings(db_path=db)
+    overrides: dict[str, Any] = {"new_database": True} if new else {}
+    if db is not None:
+        overrides["db_path"] = db
+    settings = HubSettings(**overrides)
     try:
         policy = BragPolicy.from_env()
         service = HubService(settings, policy)
     except (StoreError, ValueError) as exc:
         raise fail(str(exc)) from None
-    _run(service.run_forever())
+    try:
+        _run(service.run_forever())
+    except (InstanceRefused, StoreError) as exc:
+        raise fail(str(exc)) from None
 
 
 def _adapter_runner(agency: str) -> None:

@@ -60,7 +60,8 @@ ANSWER_DELAYS = {
 
 
 def _start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    handle = log.open("ab")
+    # Owner-only, like every file the MASH writes: a log names references and agencies.
+    handle = os.fdopen(os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab")
     return subprocess.Popen(
         [sys.executable, "-m", "mash", *args], env=env, stdout=handle, stderr=handle
     )

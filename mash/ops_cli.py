@@ -71,13 +71,15 @@ def _quiet_amqp() -> None:
 
 
 def _run(work: Callable[[], Coroutine[Any, Any, T]]) -> T:
-    from broker.connection import BrokerConfigError
     from broker.publisher import PublishFailed
+    from ops.connection import BrokerUnreachable
 
     _quiet_amqp()
     try:
         return asyncio.run(work())
-    except (OSError, BrokerConfigError) as exc:
+    except BrokerUnreachable as exc:
+        raise _fail(str(exc)) from None
+    except OSError as exc:
         raise _fail(f"cannot reach the broker: {exc}") from None
     except PublishFailed as exc:
         raise _fail(f"the broker did not accept a message: {exc}") from None
@@ -163,7 +165,11 @@ def report(
         ]
         if as_json:
             _print_json(rows)
+        elif not rows:
+            typer.echo("No requests were sent in this period.")
         else:
+            # Tab-separated with a header row naming each column, as the JSON keys do.
+            typer.echo("\t".join(rows[0]))
             for row in rows:
                 typer.echo("\t".join("" if v is None else str(v) for v in row.values()))
         return
@@ -217,18 +223,18 @@ def health(
 # Dead letters ---------------------------------------------------------------------------
 @contextlib.asynccontextmanager
 async def _dead_letters(settings: HubSettings) -> AsyncIterator[DeadLetters]:
-    from broker.connection import connect
     from broker.logs import configure_logging
     from broker.topology import Topology
     from hub.store import HubStore
+    from ops.connection import operator_connection
     from ops.deadletters import DeadLetters
 
     # Replays and purges log a structured line each (JSON, on stderr), and go in the hub's
     # audit log when its database is on this machine.
     configure_logging(json=True)
+    # MASH_TLS_* as every process uses them: a certificate-only broker is reachable too.
+    connection = await operator_connection(settings, "mash-dlq")
     store = HubStore(settings.db_path) if settings.db_path.exists() else None
-    # Bounded (MASH_CONNECT_TIMEOUT), one attempt, and a refusal said in one line.
-    connection = await connect(settings, "mash-dlq", quiet=True)
     try:
         async with connection:
             yield DeadLetters(Topology(settings), connection, store)
@@ -262,7 +268,8 @@ def dlq_list(queue: QueueOpt = None, as_json: Json = False) -> None:
     if not found:
         typer.echo("No dead letters.")
         return
-    width = max(len(letter.message_id) for letter in found)
+    width = max(len("message id"), *(len(letter.message_id) for letter in found))
+    typer.echo(f"{'message id':<{width}}  {'source queue':<28} {'reason':<22} dead-lettered UTC")
     for letter in found:
         when = letter.dead_at.strftime("%Y-%m-%d %H:%M:%S") if letter.dead_at else "-"
         typer.echo(

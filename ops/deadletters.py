@@ -10,7 +10,9 @@ channel, which returns every message to its queue untouched: listing changes not
 
 A replay publishes the message to the exchange and routing key its source queue is bound to
 in the topology table -- the normal path, with confirms -- keeping its message id, so a
-handler that had in fact already applied it sees the id and does nothing twice. Only once
+handler that had in fact already applied it sees the id and does nothing twice, and its
+original signature. Under provisioned users it runs as the ``operator`` role's broker user,
+which the hub accepts for replays only (:mod:`broker.replay`). Only once
 the broker has confirmed the republished message is the dead letter acknowledged (removed).
 Each replay, and each purge, is recorded as a hub event on the events exchange
 (``DEAD_LETTER_REPLAYED``, ``DEAD_LETTERS_PURGED``, with the operator's user name) and as a
@@ -47,6 +49,7 @@ from broker.consumer import (
     UNPARSEABLE_REASON,
 )
 from broker.publisher import Publisher
+from broker.replay import REPLAYED_AT, REPLAYED_FROM
 from broker.topology import Topology
 from broker.wire import UNPARSEABLE
 from hub import audit
@@ -62,8 +65,6 @@ log = structlog.get_logger("mash.ops")
 # Headers that describe a message's death; a replayed message leaves them behind.
 _DEATH_HEADERS = (REASON, DETAIL, QUEUE, REJECTED_AT, REJECTED_BY, "x-death", "x-delivery-count")
 _DEATH_PREFIXES = ("x-first-death-", "x-last-death-")
-REPLAYED_AT = "x-mash-replayed-at"
-REPLAYED_FROM = "x-mash-replayed-from"
 
 
 class NotFound(LookupError):
@@ -303,8 +304,10 @@ class DeadLetters:
         headers[REPLAYED_AT] = datetime.now(UTC).isoformat()
         headers[REPLAYED_FROM] = letter.dead_queue
         exchange, key = route
-        # No reply_to: whoever waited for a reply has long gone. No user_id: the broker
-        # checks it against the connection's user, which is now the operator's.
+        # No reply_to: whoever waited for a reply has long gone. The user_id is now the
+        # operator's (the broker checks it against the login); with the replay headers, the
+        # receiver takes the original signature, kept unchanged, as proof of origin
+        # (broker.replay).
         await publisher.publish(
             exchange,
             key,

@@ -18,11 +18,11 @@ from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from broker.connection import BrokerConfigError, connect
 from broker.stats import QueueReport, queue_figures
 from broker.topology import Topology
+from hub.monitoring import MIN_FREE_BYTES
 from hub.settings import HubSettings
-from hub.store import StoreError
+from hub.store import StoreError, database_fault
 from hub.views import (
     OldestRequest,
     OpenContact,
@@ -32,6 +32,7 @@ from hub.views import (
     open_readonly,
     reminders_sent_since,
 )
+from ops.connection import BrokerUnreachable, operator_connection
 from schemas.enums import Brag
 
 __all__ = ["Status", "gather_status", "render_status", "span"]
@@ -47,6 +48,8 @@ class Status:
     queues: QueueReport | None = None
     broker_error: str = ""
     database_error: str = ""
+    # Deleted or replaced under the running hub, read-only or full (hub.store.database_fault).
+    database_fault: str = ""
     counts: dict[str, dict[Brag, int]] = field(default_factory=dict)
     open: list[OpenContact] = field(default_factory=list)
     overdue: list[OpenContact] = field(default_factory=list)
@@ -88,6 +91,7 @@ class Status:
                 "error": self.broker_error,
             },
             "database_error": self.database_error,
+            "database_fault": self.database_fault,
             "queues": [
                 {
                     "name": self.short(q.name),
@@ -130,6 +134,7 @@ async def gather_status(
 ) -> Status:
     now = now or datetime.now(UTC)
     status = Status(taken_at=now, prefix=settings.prefix)
+    status.database_fault = database_fault(settings.db_path, MIN_FREE_BYTES) or ""
     try:
         db = open_readonly(settings.db_path)
     except StoreError as exc:
@@ -145,10 +150,10 @@ async def gather_status(
             db.close()
     topology = Topology(settings)
     try:
-        # Bounded (MASH_CONNECT_TIMEOUT), one attempt, and a refusal said in one line.
-        connection = await connect(settings, "mash-status", quiet=True)
-    except (OSError, BrokerConfigError) as exc:
-        status.broker_error = f"cannot reach the broker: {exc or type(exc).__name__}"
+        # MASH_TLS_* as every process uses them: a certificate-only broker is reachable too.
+        connection = await operator_connection(settings, "mash-status")
+    except BrokerUnreachable as exc:
+        status.broker_error = str(exc)
     else:
         async with connection:
             status.queues = await queue_figures(settings, connection, topology.all_queue_names())
@@ -203,6 +208,8 @@ def render_status(status: Status, console: Console) -> None:
     for problem in (status.broker_error, status.database_error):
         if problem:
             parts.append(Text(problem, style="bold red"))
+    if status.database_fault and status.database_fault not in status.database_error:
+        parts.append(Text(f"database fault: {status.database_fault}", style="bold red"))
 
     if status.queues is not None:
         queues = _table("Queues", "queue", "msgs", "ready", "unacked", "cons", "in/s", "out/s")
@@ -220,7 +227,10 @@ def render_status(status: Status, console: Console) -> None:
                 str(q.consumers),
                 _rate(q.in_rate),
                 _rate(q.out_rate),
-                style="red" if q.consumers == 0 and not q.name.endswith("ops.events") else None,
+                # Events are read when wanted; the hub's instance record is read at its start.
+                style="red"
+                if q.consumers == 0 and not q.name.endswith(("ops.events", "hub.instance"))
+                else None,
             )
         parts.append(queues)
 

@@ -66,6 +66,7 @@ __all__ = [
     "HouseholdPupil",
     "HousingFindings",
     "HubEvent",
+    "HubInstanceRecord",
     "InformationRequest",
     "Instant",
     "MissedAppointment",
@@ -654,6 +655,19 @@ class HubEvent(AvroModel):
     brag: Brag | None = None
     agency: str | None = None
     detail: dict[str, str] = {}
+
+
+class HubInstanceRecord(AvroModel):
+    """Which hub last ran for a prefix, on which database, with the references it reserved
+    (:mod:`hub.instance`). Map keys are years, as Avro map keys are strings."""
+
+    avro_name: ClassVar[str] = "uk.mash.HubInstanceRecord"
+
+    database_id: str
+    database: str
+    instance: str
+    refs: dict[str, int] = {}
+    written_at: Instant
 
 
 class ContactCommand(AvroModel):

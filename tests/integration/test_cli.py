@@ -187,6 +187,7 @@ async def test_hub_refuses_to_start_on_a_corrupt_or_newer_database(
             connection.execute("INSERT INTO meta VALUES ('schema_version', '999')")
     else:
         db.write_bytes(content)
+    db.chmod(0o600)  # owner-only, as the hub requires: the content is what is refused here
     before = db.read_bytes()
     code, _, err = await mash("hub", "--db", str(db))
     assert code == 1

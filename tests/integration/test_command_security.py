@@ -30,9 +30,9 @@ from hub.client import HubClient
 from hub.policy import BragPolicy, Window
 from hub.service import HubService
 from hub.settings import HubSettings
-from schemas.codec import decode, encode
+from schemas.codec import encode
 from schemas.enums import Brag, CommandAction, PacketReason
-from schemas.models import CommandReply, ContactCommand
+from schemas.models import ContactCommand
 from tests.ops_support import cli_env, mash_cli
 from tests.support import KnowsEveryone, Stack, make_contact, signed_publisher
 
@@ -306,16 +306,18 @@ async def test_a_contact_asking_for_its_reply_in_the_restricted_file_gets_nothin
     ]
 
 
-async def test_a_contact_is_answered_through_direct_reply_to(stack: Stack) -> None:
+async def test_a_contact_asking_for_direct_reply_to_is_refused(stack: Stack) -> None:
+    # Direct reply-to is reached only through the default exchange, which would open every
+    # queue to the hub's broker user: the hub has no such permission, and says so.
     await stack.hub()
     contact = make_contact(agencies=["police"])
     body = encode(contact)
     signer = load_credentials(stack.settings, OPERATOR).signer
-    replies: asyncio.Queue[AbstractIncomingMessage] = asyncio.Queue()
     async with await aio_pika.connect(stack.settings.amqp_url) as connection:
-        # Direct reply-to: consume the pseudo-queue, and publish on the same channel.
+        # Consume the pseudo-queue, and publish on the same channel, as a client of it would.
         channel = await connection.channel()
         pseudo = await channel.get_queue(DIRECT_REPLY_TO, ensure=False)
+        replies: asyncio.Queue[AbstractIncomingMessage] = asyncio.Queue()
         await pseudo.consume(replies.put, no_ack=True)
         contacts = await channel.get_exchange(stack.topology.contacts, ensure=False)
         await contacts.publish(
@@ -329,8 +331,9 @@ async def test_a_contact_is_answered_through_direct_reply_to(stack: Stack) -> No
             ),
             routing_key="routine",
         )
-        reply = decode((await asyncio.wait_for(replies.get(), 15)).body, CommandReply)
-    assert reply.ok and reply.contact_ref is not None
+        dead = await dead_letter(stack.settings, stack.topology.contact_queue("routine"))
+    assert dead.headers[REASON] == "reply-to-not-allowed"
+    assert replies.empty()
 
 
 async def test_a_backdated_answer_after_the_deadline_is_counted_late(stack: Stack) -> None:

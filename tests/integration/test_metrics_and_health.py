@@ -140,16 +140,20 @@ async def test_ready_process_passes_health_check_and_a_disconnected_one_fails_it
             assert (await reply.json())["checks"] == {
                 "broker": True,
                 "consumers": True,
+                "instance": True,
                 "database": True,
                 "signing_key": True,
             }
 
         code, out, _ = await mash_cli("health", url, env=env)
         assert code == 0
-        assert out.strip() == "hub: ready (broker ok, consumers ok, database ok, signing_key ok)"
+        assert (
+            out.strip()
+            == "hub: ready (broker ok, consumers ok, instance ok, database ok, signing_key ok)"
+        )
         port = str(hub.monitoring.server.port)  # a container's check: this host, its own port
         code, out, _ = await mash_cli("health", env={**env, "MASH_METRICS_PORT": port})
-        ready = "hub: ready (broker ok, consumers ok, database ok, signing_key ok)"
+        ready = "hub: ready (broker ok, consumers ok, instance ok, database ok, signing_key ok)"
         assert (code, out.strip()) == (0, ready)
 
         assert hub._connection is not None
@@ -160,13 +164,14 @@ async def test_ready_process_passes_health_check_and_a_disconnected_one_fails_it
         assert checks == {
             "broker": False,
             "consumers": False,
+            "instance": False,  # the broker dropped the hub's lock with its connection
             "database": True,
             "signing_key": True,
         }
 
         code, _, err = await mash_cli("health", url, env=env)
         assert code == 1
-        assert err.strip() == f"error: {url}/readyz: not ready (broker, consumers)"
+        assert err.strip() == f"error: {url}/readyz: not ready (broker, consumers, instance)"
 
     await stack.stop_hub(hub)
     code, _, err = await mash_cli("health", url, env=env)

@@ -5,27 +5,37 @@ API (rates), where a cut connection also shows in the reconnect metric."""
 from __future__ import annotations
 
 import asyncio
+import base64
+import ipaddress
 import json
 import signal
+import socket
 import sys
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import aio_pika
 import pytest
 
+from broker.connection import connect
+from broker.provision import new_credentials, provision
+from broker.publisher import Publisher
+from broker.settings import BrokerSettings
 from broker.signing import OPERATOR
 from broker.topology import Topology, delete
 from faults.connections import close_connections
-from faults.rabbit_node import RabbitNode
+from faults.rabbit_node import RabbitNode, rabbitmq_available
 from hub.client import HubClient
 from hub.policy import BragPolicy, Window
 from hub.settings import HubSettings
+from hub.store import HubStore
 from schemas.enums import Brag
 from tests.ops_support import cli_env, free_port, mash_cli, scrape, wait_for
 from tests.support import Stack, make_contact, signed_publisher
+from tests.tls import TestAuthority
 
 pytestmark = pytest.mark.broker
 
@@ -189,3 +199,201 @@ async def test_status_reads_rates_from_the_management_api_and_reconnects_are_cou
         await wait_for(reconnected, timeout=30)
     finally:
         await stack.close()
+
+
+# The broker password and the management API ---------------------------------------------
+def _non_loopback_address() -> str | None:
+    """This machine's address on its network (a UDP connect sends nothing)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("198.51.100.1", 9))
+        except OSError:
+            return None
+        address = str(probe.getsockname()[0])
+    return None if ipaddress.ip_address(address).is_loopback else address
+
+
+class Eavesdropper:
+    """A listener on the machine's network address that records whatever is sent to it and
+    answers 503, as a machine on the path between `mash status` and the broker could."""
+
+    def __init__(self) -> None:
+        self.received = bytearray()
+        self.server: asyncio.Server | None = None
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.received += await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    async def start(self, host: str) -> str:
+        self.server = await asyncio.start_server(self._serve, host, 0)
+        port = self.server.sockets[0].getsockname()[1]
+        return f"http://{host}:{port}/"
+
+    async def stop(self) -> None:
+        if self.server is not None:
+            self.server.close()
+            await self.server.wait_closed()
+
+
+async def test_status_never_sends_the_password_in_clear_to_another_machine(stack: Stack) -> None:
+    address = _non_loopback_address()
+    if address is None:
+        pytest.skip("this machine has no network address besides loopback")
+    await stack.hub()
+    listener = Eavesdropper()
+    url = await listener.start(address)
+    try:
+        env = cli_env(stack.settings, MASH_MANAGEMENT_URL=url)
+        code, out, _ = await mash_cli("status", "--json", env=env)
+        assert code == 0
+        shown = json.loads(out)
+        assert shown["broker"]["source"] == "passive"
+        assert "not sending the broker password in clear" in shown["broker"]["note"]
+        assert listener.received == b""
+
+        # Told to, it does: what the listener would have read every time.
+        env["MASH_MANAGEMENT_PLAIN_HTTP"] = "true"
+        code, out, _ = await mash_cli("status", "--json", env=env)
+        assert code == 0
+        assert json.loads(out)["broker"]["source"] == "passive"  # the listener said 503
+        assert b"Authorization: Basic " + base64.b64encode(b"guest:guest") in listener.received
+    finally:
+        await listener.stop()
+
+
+# A certificate-only broker with its management API on HTTPS only ---------------------------
+TLS_PREFIX = "tlsops"
+
+
+@dataclass
+class TlsBroker:
+    node: RabbitNode
+    amqp_port: int
+    https_port: int
+    ca: TestAuthority
+    folder: Path
+    passwords: dict[str, str]
+
+    def certified(self, role: str) -> dict[str, str]:
+        """MASH_TLS_* for ``role``'s own certificate (common name: its broker user)."""
+        issued = self.ca.client(f"{TLS_PREFIX}-{role}")
+        cert, key = self.folder / f"{role}.pem", self.folder / f"{role}.key"
+        cert.write_bytes(issued.cert_pem)
+        key.write_bytes(issued.key_pem)
+        key.chmod(0o600)
+        return {
+            "MASH_TLS_CA": str(self.folder / "ca.pem"),
+            "MASH_TLS_CERT": str(cert),
+            "MASH_TLS_KEY": str(key),
+        }
+
+    def env(self, role: str, *, password: bool, **extra: str) -> dict[str, str]:
+        login = f"{TLS_PREFIX}-{role}:{self.passwords[role]}@" if password else ""
+        settings = HubSettings(
+            prefix=TLS_PREFIX,
+            amqp_url=f"amqps://{login}localhost:{self.amqp_port}/",
+            db_path=self.folder / "hub.sqlite3",
+        )
+        return cli_env(settings, **self.certified(role), **extra)
+
+
+@pytest.fixture(scope="module")
+def tls_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsBroker]:
+    unavailable = rabbitmq_available()
+    if unavailable:
+        pytest.skip(f"cannot start a RabbitMQ node of our own: {unavailable}")
+    ca, folder = TestAuthority(), tmp_path_factory.mktemp("tls-ops")
+    amqp_port, https_port = free_port(), free_port()
+    node = RabbitNode(plugins=["rabbitmq_auth_mechanism_ssl", "rabbitmq_management"], tcp=False)
+    tls = [
+        f"cacertfile = {node.path('tls/ca.pem')}",
+        f"certfile = {node.path('tls/server.pem')}",
+        f"keyfile = {node.path('tls/server.key')}",
+        "verify = verify_peer",
+        "fail_if_no_peer_cert = true",
+    ]
+    node.config += [
+        f"listeners.ssl.default = {amqp_port}",
+        *(f"ssl_options.{line}" for line in tls),
+        "auth_mechanisms.1 = EXTERNAL",
+        "auth_mechanisms.2 = PLAIN",
+        "ssl_cert_login_from = common_name",
+        # The API on HTTPS only, and only for a client with a certificate from the CA.
+        f"management.ssl.port = {https_port}",
+        *(f"management.ssl.{line}" for line in tls),
+    ]
+    server = ca.server("localhost")
+    node.write("tls/ca.pem", ca.cert_pem, 0o644)
+    node.write("tls/server.pem", server.cert_pem, 0o644)
+    node.write("tls/server.key", server.key_pem, 0o600)
+    (folder / "ca.pem").write_bytes(ca.cert_pem)
+    with node:
+        topology = Topology(BrokerSettings(prefix=TLS_PREFIX))
+        credentials = new_credentials(topology)
+        provision(topology, credentials, node=node.name)
+        HubStore(folder / "hub.sqlite3").close()  # an empty hub database to report on
+        passwords = {c.role: c.password for c in credentials if c.password}
+        yield TlsBroker(node, amqp_port, https_port, ca, folder, passwords)
+
+
+async def test_status_reads_an_amqps_brokers_management_api_over_https(
+    tls_broker: TlsBroker,
+) -> None:
+    https = f"https://localhost:{tls_broker.https_port}/"
+    env = tls_broker.env("operator", password=True, MASH_MANAGEMENT_URL=https)
+    code, out, err = await mash_cli("status", "--json", env=env)
+    assert (code, err) == (0, "")
+    shown = json.loads(out)
+    assert shown["broker"]["source"] == "management"
+    queues = {q["name"]: q for q in shown["queues"]}
+    assert queues["hub.contacts.routine"]["exists"]
+    assert queues["hub.contacts.routine"]["ready"] == 0
+
+    # Left to itself, it looks for the API on the HTTPS port, never on plain HTTP.
+    del env["MASH_MANAGEMENT_URL"]
+    code, out, _ = await mash_cli("status", "--json", env=env)
+    assert code == 0
+    note = json.loads(out)["broker"]["note"]
+    assert note.startswith("management API not available at https://localhost:15671")
+
+
+async def test_status_and_dlq_work_with_a_certificate_and_no_password(
+    tls_broker: TlsBroker,
+) -> None:
+    topology = Topology(BrokerSettings(prefix=TLS_PREFIX))
+    files = tls_broker.certified("hub")
+    hub = HubSettings(
+        prefix=TLS_PREFIX,
+        amqp_url=f"amqps://localhost:{tls_broker.amqp_port}/",
+        tls_ca=Path(files["MASH_TLS_CA"]),
+        tls_cert=Path(files["MASH_TLS_CERT"]),
+        tls_key=Path(files["MASH_TLS_KEY"]),
+    )
+    async with await connect(hub, "test-hub") as connection:
+        await Publisher(connection).publish(
+            topology.dead, topology.answer_queue("routine"), b"x", message_id="dead-over-tls"
+        )
+    env = tls_broker.env("operator", password=False)
+
+    code, out, err = await mash_cli("status", "--json", env=env)
+    assert (code, err) == (0, "")
+    shown = json.loads(out)
+    assert shown["broker"]["source"] == "passive"
+    assert "certificate login has no password for the management API" in shown["broker"]["note"]
+    assert shown["dead_letters"]["hub.answers.routine.dead"] == 1
+
+    code, out, err = await mash_cli("dlq", "list", env=env)
+    assert code == 0, err
+    assert out.splitlines()[1].split()[:3] == ["dead-over-tls", "hub.answers.routine", "unknown"]
+
+    # Without the CA the broker's certificate cannot be checked: one line, no traceback.
+    del env["MASH_TLS_CA"]
+    code, out, err = await mash_cli("dlq", "list", env=env)
+    assert code == 1
+    [line] = err.splitlines()
+    assert line.startswith("error: cannot connect mash-dlq to ")
+    assert f"amqps://localhost:{tls_broker.amqp_port}" in line
+    assert "CERTIFICATE_VERIFY_FAILED" in line

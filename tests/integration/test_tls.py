@@ -65,6 +65,7 @@ class TlsMash:
             tls_key=key,
             declare_topology=False,
             db_path=self.certs / f"hub-{uuid.uuid4().hex[:6]}.sqlite3",
+            new_database=True,  # each test's hub its own new state on the module's prefix
         )
 
 

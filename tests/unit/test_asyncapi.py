@@ -108,7 +108,7 @@ def test_every_component_sends_and_receives_where_the_topology_says(doc: dict[st
         "commands-command",
         "dead",
     }
-    assert channels("screening", "receive") == {"queue-screening-packets", "replies"}
+    assert channels("screening", "receive") == {"queue-screening-packets", "queue-replies"}
     assert channels("hub", "send") >= {
         "requests-police-urgent",
         "requests-housing-routine",

@@ -141,8 +141,9 @@ def test_a_refusal_found_before_the_command_was_read_is_recorded_too(
     ("name", "allowed"),
     [
         ("unit.replies.3f2a9c", True),
-        ("amq.rabbitmq.reply-to", True),
-        ("amq.rabbitmq.reply-to.g1h2AA5yZXBseS00NjI3", True),
+        # Direct reply-to goes through the default exchange, which no role may write.
+        ("amq.rabbitmq.reply-to", False),
+        ("amq.rabbitmq.reply-to.g1h2AA5yZXBseS00NjI3", False),
         ("unit.restricted.file", False),
         ("unit.hub.commands.dead", False),
         ("unit.replies.", False),

@@ -9,8 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from broker.settings import BrokerSettings
-from broker.stats import management_api
 from hub.store import SCHEMA_VERSION, HubStore
 from hub.views import Exchange
 from ops.report import parse_since, percentile, summarise
@@ -114,26 +112,6 @@ def test_periods_are_read_as_durations_or_dates() -> None:
 def test_durations_read_as_an_operator_would_say_them(seconds: int, text: str) -> None:
     assert span(seconds) == text
     assert span(-seconds) == "-" + text
-
-
-def test_management_api_location_follows_the_amqp_url_unless_set() -> None:
-    derived = management_api(BrokerSettings(amqp_url="amqp://ops:s3cret@broker.example:5672/mash"))
-    assert derived is not None
-    assert (derived.url, derived.user, derived.password, derived.vhost) == (
-        "http://broker.example:15672",
-        "ops",
-        "s3cret",
-        "mash",
-    )
-    given = management_api(BrokerSettings(management_url="https://mon:pw@mq.example:443/rmq/"))
-    assert given is not None
-    assert (given.url, given.user, given.password, given.vhost) == (
-        "https://mq.example:443/rmq",
-        "mon",
-        "pw",
-        "/",
-    )
-    assert management_api(BrokerSettings(management_url="off")) is None
 
 
 def test_a_schema_1_database_is_upgraded_in_place(tmp_path: Path) -> None:

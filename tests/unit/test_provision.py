@@ -148,3 +148,44 @@ def test_permissions_command_shows_what_each_user_may_read(cli_env: CliRunner) -
     assert r"read       ^(boro\.police\.requests\.routine|boro\.police\.requests\.urgent)$" in (
         result.stdout
     )
+
+
+def test_provisioning_again_creates_only_the_users_that_do_not_exist_yet() -> None:
+    existing = {"boro-hub", "boro-police", "boro-screening"}
+    creds = new_credentials(TOPOLOGY, existing=existing)
+    assert {c.user for c in creds} == {u for u in _all_users() if u not in existing}
+    assert new_credentials(TOPOLOGY, existing=_all_users()) == []
+
+
+def test_rotation_re_keys_existing_users_all_or_only_those_named() -> None:
+    assert {c.user for c in new_credentials(TOPOLOGY, existing=_all_users(), rotate=True)} == (
+        _all_users()
+    )
+    only = new_credentials(TOPOLOGY, existing=_all_users(), rotate=True, only={"police"})
+    assert [c.user for c in only] == ["boro-police"]
+    assert new_credentials(TOPOLOGY, existing=_all_users(), only={"police"}) == []
+
+
+def test_only_a_role_of_this_mash_may_be_named() -> None:
+    with pytest.raises(ValueError, match="no role 'probation' in this MASH"):
+        new_credentials(TOPOLOGY, only={"probation"})
+
+
+def test_kept_users_get_their_permissions_but_not_a_new_password() -> None:
+    creds = new_credentials(TOPOLOGY, only={"police"})
+    document = definitions(TOPOLOGY, creds, keep={"boro-hub"})
+    assert [u["name"] for u in document["users"]] == ["boro-police"]
+    assert {p["user"] for p in document["permissions"]} == {"boro-police", "boro-hub"}
+    hub_topics = {t["exchange"] for t in document["topic_permissions"] if t["user"] == "boro-hub"}
+    assert "boro.requests" in hub_topics
+
+
+def test_only_the_operator_may_use_the_management_api() -> None:
+    document = definitions(TOPOLOGY, new_credentials(TOPOLOGY))
+    tags = {u["name"]: u["tags"] for u in document["users"]}
+    assert tags.pop("boro-operator") == ["management"]
+    assert set(map(tuple, tags.values())) == {()}
+
+
+def _all_users() -> set[str]:
+    return {f"boro-{role}" for role in TOPOLOGY.roles()}
