@@ -192,8 +192,9 @@ class AdapterService:
             response_id=response_id,
         )
 
-    def answer(self, request: InformationRequest) -> AgencyResponse:
-        lookup = self.agency.lookup(request)
+    def answer(self, request: InformationRequest, lookup: Lookup | None = None) -> AgencyResponse:
+        if lookup is None:
+            lookup = self.agency.lookup(request)
         response_id = response_id_for(request.request_id, self.agency.name)
         return AgencyResponse(
             response_id=response_id,
@@ -231,7 +232,10 @@ class AdapterService:
             raise Rejected("wrong-agency", f"request for {request.agency}")
         if self.answer_delay:
             await asyncio.sleep(self.answer_delay)
-        response = self.answer(request)
+        # The lookup may wait on the agency's database (adapters.kit.sources.sql): off the
+        # event loop, so heartbeats and the other lane's requests go on meanwhile.
+        lookup = await asyncio.to_thread(self.agency.lookup, request)
+        response = self.answer(request, lookup)
         lane = lane_for(request.brag)
         await self._publishers[lane].publish_model(
             self.topology.answers,
