@@ -54,7 +54,7 @@ test: $(STAMP) test-broker promtool lint typecheck schemas-check rules-check
 
 # The images built and docker/compose.yaml run for real (root; installs docker.io, debootstrap
 # and docker-compose where missing, runs its own dockerd, leaves nothing behind). See the
-# README's Deployment section; about 8 minutes from nothing, 2.5 from its cache.
+# README's Deployment section; 4 to 8 minutes from nothing, 2 from its cache.
 docker-check:
 	scripts/docker-check.sh
 
