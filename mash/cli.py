@@ -532,4 +532,31 @@ def main() -> None:
         sys.exit(2)
     except (KeyboardInterrupt, typer.Abort):
         sys.exit(130)
+    except Exception as exc:
+        # The last word on a known failure a command did not say itself (an unusable
+        # database, key registry or broker setting): one line, never a traceback.
+        if not isinstance(exc, _loaded_known_errors()):
+            raise
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(1)
     sys.exit(code if isinstance(code, int) else 0)
+
+
+# Errors that carry a sentence for the operator. Looked up only among modules a command has
+# already loaded, so that 'mash --help' imports none of them.
+_KNOWN_ERRORS = (
+    ("hub.store", "StoreError"),
+    ("broker.keyring", "KeyringError"),
+    ("broker.connection", "BrokerConfigError"),
+    ("broker.connection", "BrokerRefused"),
+)
+
+
+def _loaded_known_errors() -> tuple[type[BaseException], ...]:
+    found: list[type[BaseException]] = []
+    for module_name, name in _KNOWN_ERRORS:
+        module = sys.modules.get(module_name)
+        error = getattr(module, name, None) if module is not None else None
+        if isinstance(error, type) and issubclass(error, BaseException):
+            found.append(error)
+    return tuple(found)
