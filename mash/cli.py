@@ -227,18 +227,37 @@ def hub(
 def _adapter_runner(agency: str) -> None:
     from adapters.registry import data_variable
 
-    # A default, not an Annotated option: annotations are strings evaluated in the module's
-    # globals, where this agency's variable name does not exist.
+    variable = data_variable(agency)  # MASH_POLICE_DATA; the source's beside it
+    stem = variable.removesuffix("_DATA")
+    # Defaults, not Annotated options: annotations are strings evaluated in the module's
+    # globals, where this agency's variable names do not exist.
     data_option: Any = typer.Option(
         None,
         "--data",
-        help="Folder of the agency's own export (default: the built-in fictional one)",
-        envvar=data_variable(agency),
+        help="Folder of the agency's own CSV export (default: the built-in fictional one)",
+        envvar=variable,
+        show_envvar=True,
+    )
+    source_option: Any = typer.Option(
+        "csv",
+        "--source",
+        help="Where the records are: csv (a folder of exports, --data) or sql (the agency's "
+        "database, --config)",
+        envvar=f"{stem}_SOURCE",
+        show_envvar=True,
+    )
+    config_option: Any = typer.Option(
+        None,
+        "--config",
+        help="With --source sql: the TOML file naming the database and its queries",
+        envvar=f"{stem}_SQL_CONFIG",
         show_envvar=True,
     )
 
     def run(
         data: Path | None = data_option,
+        source: str = source_option,
+        config: Path | None = config_option,
         answer_delay: Annotated[
             float,
             typer.Option(
@@ -254,7 +273,7 @@ def _adapter_runner(agency: str) -> None:
         from broker.settings import BrokerSettings
 
         configure_logging(json=log_format == "json")
-        records = _load_records(agency, data)
+        records = _load_records(agency, data, source, config)
         try:
             service = AdapterService(records, BrokerSettings(), answer_delay=answer_delay)
         except KeyringError as exc:
@@ -265,30 +284,58 @@ def _adapter_runner(agency: str) -> None:
     adapter_app.command(agency)(run)
 
 
-def _load_records(agency: str, data: Path | None) -> Agency:
-    """The agency's records from ``data`` (or its built-in export), or every problem with the
-    folder, one line each, and exit 1: an IT team fixes them all before the next start."""
+def _load_records(
+    agency: str,
+    data: Path | None,
+    source: str = "csv",
+    config: Path | None = None,
+) -> Agency:
+    """The agency's records from ``data`` (or its built-in export), or from its database
+    (``--source sql --config FILE``), or every problem with them, one line each, and exit 1:
+    an IT team fixes them all before the next start."""
     import inspect
 
     from adapters.kit.matching import ExportError
+    from adapters.kit.sources import reads_sources
     from adapters.registry import load_agency
 
     factory = load_agency(agency)
-    if data is not None:
+    argument: Any = data
+    if source not in ("csv", "sql"):
+        raise fail(f"--source must be csv or sql, not {source!r}")
+    if source == "sql":
+        if data is not None:
+            raise fail("--data is the folder of a CSV export: with --source sql, use --config")
+        if config is None:
+            raise fail("--source sql needs --config FILE (the database and its queries)")
+        if not reads_sources(factory):
+            raise fail(f"the {agency} adapter does not read a database (--source sql)")
+        from adapters.kit.sources.sql import SqlSource
+
+        try:
+            argument = SqlSource.from_file(config)
+        except ExportError as exc:
+            for problem in exc.problems:
+                typer.echo(f"error: {agency} database: {problem}", err=True)
+            raise typer.Exit(1) from None
+    elif config is not None:
+        raise fail("--config is for --source sql; a CSV export is named with --data")
+    elif data is not None:
         try:
             inspect.signature(factory).bind(data)
         except TypeError:
             raise fail(f"the {agency} adapter does not read a data folder (--data)") from None
         except ValueError:
             pass  # no signature to inspect (a builtin): let the call say
+    what = "database" if source == "sql" else "export"
     try:
-        return factory(data) if data is not None else factory()
+        return factory(argument) if argument is not None else factory()
     except ExportError as exc:
         for problem in exc.problems:
-            typer.echo(f"error: {agency} export: {problem}", err=True)
+            typer.echo(f"error: {agency} {what}: {problem}", err=True)
         raise typer.Exit(1) from None
     except (ValueError, OSError) as exc:
-        raise fail(f"{agency} export: {exc}") from None
+        raise fail(f"{agency} {what}: {exc}") from None
 
 
 def _register_adapters() -> None:
@@ -321,13 +368,21 @@ def adapter_new(
     directory: Annotated[
         Path, typer.Option("--dir", help="Where to create the package's folder")
     ] = Path("."),
+    source: Annotated[
+        str,
+        typer.Option(
+            "--source",
+            help="csv: records from CSV exports; sql: also a sample configuration for "
+            "reading the agency's database, and its test",
+        ),
+    ] = "csv",
 ) -> None:
     """Create a new agency adapter package: lookup, findings schema, fictional data, tests."""
     from adapters.kit.scaffold import ScaffoldError, new_adapter
     from adapters.registry import installed_agencies
 
     try:
-        target = new_adapter(name, directory, installed=installed_agencies())
+        target = new_adapter(name, directory, installed=installed_agencies(), source=source)
     except ScaffoldError as exc:
         raise fail(str(exc), 2) from None
     except OSError as exc:
@@ -498,4 +553,31 @@ def main() -> None:
         sys.exit(2)
     except (KeyboardInterrupt, typer.Abort):
         sys.exit(130)
+    except Exception as exc:
+        # The last word on a known failure a command did not say itself (an unusable
+        # database, key registry or broker setting): one line, never a traceback.
+        if not isinstance(exc, _loaded_known_errors()):
+            raise
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(1)
     sys.exit(code if isinstance(code, int) else 0)
+
+
+# Errors that carry a sentence for the operator. Looked up only among modules a command has
+# already loaded, so that 'mash --help' imports none of them.
+_KNOWN_ERRORS = (
+    ("hub.store", "StoreError"),
+    ("broker.keyring", "KeyringError"),
+    ("broker.connection", "BrokerConfigError"),
+    ("broker.connection", "BrokerRefused"),
+)
+
+
+def _loaded_known_errors() -> tuple[type[BaseException], ...]:
+    found: list[type[BaseException]] = []
+    for module_name, name in _KNOWN_ERRORS:
+        module = sys.modules.get(module_name)
+        error = getattr(module, name, None) if module is not None else None
+        if isinstance(error, type) and issubclass(error, BaseException):
+            found.append(error)
+    return tuple(found)

@@ -233,8 +233,13 @@ async def _dead_letters(settings: HubSettings) -> AsyncIterator[DeadLetters]:
     # audit log when its database is on this machine.
     configure_logging(json=True)
     # MASH_TLS_* as every process uses them: a certificate-only broker is reachable too.
-    connection = await operator_connection(settings, "mash-dlq")
     store = HubStore(settings.db_path) if settings.db_path.exists() else None
+    try:
+        connection = await operator_connection(settings, "mash-dlq")
+    except BaseException:
+        if store is not None:
+            store.close()
+        raise
     try:
         async with connection:
             yield DeadLetters(Topology(settings), connection, store)

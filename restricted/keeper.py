@@ -24,6 +24,8 @@ from broker.topology import Topology, declare
 from restricted.store import KeeperStore
 from schemas.codec import decode
 from schemas.models import RestrictedRecord
+from telemetry.metrics import Metrics
+from telemetry.server import OpsServer, broker_connected, consumers_attached, serve
 
 __all__ = ["Keeper", "KeeperSettings"]
 
@@ -44,6 +46,8 @@ class Keeper:
         self.store = KeeperStore(settings.restricted_store)
         self.received = 0
         self.ready = asyncio.Event()
+        self.metrics = Metrics("restricted-keeper")
+        self.ops: OpsServer | None = None
         self._connection: AbstractRobustConnection | None = None
 
     async def start(self) -> None:
@@ -61,8 +65,19 @@ class Keeper:
             prefetch=16,
             verifier=self.verifier,
             allowed_senders=frozenset({"hub"}),
+            metrics=self.metrics,
         )
         await consumer.start()
+        # /metrics, /healthz and /readyz like every other process (MASH_METRICS_PORT), so a
+        # container or supervisor can tell a keeper that lost its broker or its consumer.
+        connection = self._connection
+        checks = {
+            "broker": lambda: broker_connected(connection),
+            "consumers": lambda: consumers_attached([consumer], 1),
+        }
+        self.ops = await serve(
+            self.settings.metrics_port, self.settings.metrics_host, self.metrics, checks
+        )
         self.ready.set()
         log.info("restricted_keeper_ready", prefix=self.settings.prefix)
 
@@ -75,6 +90,8 @@ class Keeper:
         log.info("restricted_received", reference=record.reference, duplicate=not stored)
 
     async def stop(self) -> None:
+        if self.ops is not None:
+            await self.ops.stop()
         if self._connection is not None:
             await self._connection.close()
         self.store.close()

@@ -52,6 +52,7 @@ from typing import Any, ClassVar
 
 import pytest
 
+from adapters.kit.agency import Agency
 from adapters.kit.harness import Answer, ContractHarness
 from broker.keyring import RESTRICTED_OWNER
 from broker.sealed import open_sealed
@@ -165,11 +166,22 @@ class AdapterContract:
 
     @pytest.fixture(scope="class")
     @classmethod
-    def harness(cls, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ContractHarness]:
+    def agency_records(cls) -> Iterator[Agency | None]:
+        """The records the adapter answers from; ``None``, the installed adapter on its
+        built-in data. A subclass overrides this to keep the same contract on another source
+        (``tests/contract/test_police_postgres.py``: the police adapter on PostgreSQL)."""
+        yield None
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def harness(
+        cls, tmp_path_factory: pytest.TempPathFactory, agency_records: Agency | None
+    ) -> Iterator[ContractHarness]:
         for attribute in ("agency", "known_subject", "other_known_subject"):
             if not hasattr(cls, attribute):
                 pytest.fail(f"{cls.__name__} must set {attribute} (see AdapterContract)")
-        with ContractHarness(cls.agency, tmp_path_factory.mktemp(f"contract-{cls.agency}")) as h:
+        workdir = tmp_path_factory.mktemp(f"contract-{cls.agency}")
+        with ContractHarness(cls.agency, workdir, records=agency_records) as h:
             yield h
 
     # --- helpers ------------------------------------------------------------------------------

@@ -487,28 +487,34 @@ def combine_assessments(
 E = TypeVar("E", bound=StrEnum)
 
 
-def parse_date(value: str, *, path: Path | str, line: int, column: str) -> date:
+def parse_date(value: str, *, path: Path | str, line: int, column: str, unit: str = "line") -> date:
     """An ISO date (YYYY-MM-DD); a bad value names the file, line and column, not the value."""
     try:
         return date.fromisoformat(value.strip())
     except ValueError:
         # The value itself is left out: it may be a date of birth.
         raise ValueError(
-            f"{path}, line {line}, column {column!r}: not an ISO date (YYYY-MM-DD)"
+            f"{path}, {unit} {line}, column {column!r}: not an ISO date (YYYY-MM-DD)"
         ) from None
 
 
 @dataclass(frozen=True)
 class CsvRow:
-    """One row of an export, able to say where it came from when a value is bad."""
+    """One row of an export, able to say where it came from when a value is bad.
 
-    path: Path
+    A database's rows are read the same way (``adapters.kit.sources.sql``): ``path`` is then
+    the query (``query 'people'``), ``line`` the row's number in its result and ``unit``
+    ``"row"``, and every value is text as a CSV cell is, so an agency's code reads both alike.
+    """
+
+    path: Path | str
     line: int
     values: Mapping[str, str] = field(default_factory=dict)
+    unit: str = "line"
 
     def error(self, column: str, problem: str) -> ValueError:
         # Never the value: exports hold names, dates of birth and addresses.
-        return ValueError(f"{self.path}, line {self.line}, column {column!r}: {problem}")
+        return ValueError(f"{self.path}, {self.unit} {self.line}, column {column!r}: {problem}")
 
     def optional(self, column: str) -> str | None:
         return self.values.get(column)
@@ -524,11 +530,13 @@ class CsvRow:
         return (
             None
             if value is None
-            else parse_date(value, path=self.path, line=self.line, column=column)
+            else parse_date(value, path=self.path, line=self.line, column=column, unit=self.unit)
         )
 
     def required_date(self, column: str) -> date:
-        return parse_date(self.text(column), path=self.path, line=self.line, column=column)
+        return parse_date(
+            self.text(column), path=self.path, line=self.line, column=column, unit=self.unit
+        )
 
     def integer(self, column: str) -> int:
         try:
@@ -695,19 +703,38 @@ class PeopleExport:
     """An agency's people file: records by id and by household, and what it says of each.
 
     The file is read once and checked: a repeated id, or a missing or bad value, raises
-    ``ValueError`` naming the file, line and column.
+    ``ValueError`` naming the file, line and column. :meth:`from_rows` builds the same from
+    rows read elsewhere (a database query).
     """
 
     def __init__(self, path: Path, id_column: str, required: Sequence[str] = ()) -> None:
+        self._load(path.name, read_rows(path, (id_column, *PERSON_COLUMNS, *required)), id_column)
         self.path = path
+        self.partial = False
+
+    @classmethod
+    def from_rows(
+        cls, label: str, rows: Iterable[CsvRow], id_column: str, *, partial: bool = False
+    ) -> PeopleExport:
+        """People from rows already read. ``partial``: the rows are only the people a request
+        is about (a database is asked for those, not for everyone), so a reference to
+        someone else is not an error: nothing about them is ever looked up."""
+        people = cls.__new__(cls)
+        people._load(label, rows, id_column)
+        people.path = Path(label)
+        people.partial = partial
+        return people
+
+    def _load(self, label: str, rows: Iterable[CsvRow], id_column: str) -> None:
+        self.label = label
         self.records: dict[str, PersonRecord] = {}
         self.rows: dict[str, CsvRow] = {}
         self._assessments: dict[str, Assessment] = {}
         self._households: dict[str, list[PersonRecord]] = defaultdict(list)
-        for row in read_rows(path, (id_column, *PERSON_COLUMNS, *required)):
+        for row in rows:
             record = row.person(id_column)
             if record.record_id in self.records:
-                raise row.error(id_column, "the same id appears on an earlier line")
+                raise row.error(id_column, f"the same id appears on an earlier {row.unit}")
             self.records[record.record_id] = record
             self.rows[record.record_id] = row
             self._assessments[record.record_id] = row.assessment()
@@ -719,8 +746,8 @@ class PeopleExport:
     def reference(self, row: CsvRow, column: str) -> str:
         """The person id in ``column`` of another file, checked to be in this one."""
         value = row.text(column)
-        if value not in self.records:
-            raise row.error(column, f"no such person in {self.path.name}")
+        if value not in self.records and not self.partial:
+            raise row.error(column, f"no such person in {self.label}")
         return value
 
     def members(self, household_ids: Iterable[str]) -> list[PersonRecord]:

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 
 import structlog
 from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
+from pydantic import ValidationError
 
 from adapters.kit.agency import Agency, Lookup
 from adapters.kit.reminders import surface_reminder
@@ -210,8 +211,9 @@ class AdapterService:
             response_id=response_id,
         )
 
-    def answer(self, request: InformationRequest) -> AgencyResponse:
-        lookup = self.agency.lookup(request)
+    def answer(self, request: InformationRequest, lookup: Lookup | None = None) -> AgencyResponse:
+        if lookup is None:
+            lookup = self.agency.lookup(request)
         response_id = response_id_for(request.request_id, self.agency.name)
         return AgencyResponse(
             response_id=response_id,
@@ -252,7 +254,26 @@ class AdapterService:
             raise Rejected("wrong-agency", f"request for {request.agency}")
         if self.answer_delay:
             await asyncio.sleep(self.answer_delay)
-        response = self.answer(request)
+        # The lookup may wait on the agency's database (adapters.kit.sources.sql): off the
+        # event loop, so heartbeats and the other lane's requests go on meanwhile.
+        lookup = await asyncio.to_thread(self.agency.lookup, request)
+        try:
+            response = self.answer(request, lookup)
+        except ValidationError as exc:
+            # The agency's records produced an answer the contract does not allow (too many
+            # or too long findings for the packet's budget): retrying cannot help, so it is
+            # refused at once for an operator to see, not looped to the delivery limit.
+            # Field paths and error kinds only: the values are the child's data.
+            fields = sorted(
+                {".".join(map(str, e["loc"])) + f" ({e['type']})" for e in exc.errors()}
+            )
+            log.error(
+                "answer_refused_by_contract",
+                agency=self.agency.name,
+                request_id=request.request_id,
+                fields=fields[:10],
+            )
+            raise Rejected("answer-out-of-bounds", "; ".join(fields[:10])) from None
         lane = lane_for(request.brag)
         await self._publishers[lane].publish_model(
             self.topology.answers,

@@ -12,7 +12,9 @@ basis:
   the adapter seals for the MASH restricted file: it never travels or rests in clear.
 
 The export is the files in ``data/`` (columns in ``data/README.md``); a force replaces them
-with its own export in the same shape.
+with its own export in the same shape, or reads its own database instead: ``sql/`` holds a
+sample configuration (one query per kind of record, see ``adapters.kit.sources.sql``) and
+the fictional database it reads.
 """
 
 from __future__ import annotations
@@ -21,16 +23,17 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import ClassVar
 
 from adapters.kit.agency import Lookup
 from adapters.kit.matching import (
     PERSON_COLUMNS,
     CsvRow,
     ExportFile,
-    ExportFolder,
     SubjectMatcher,
     combine_assessments,
 )
+from adapters.kit.sources import AgencyIndex, Records, RecordSource, RecordView
 from schemas.models import (
     AdultPosingRisk,
     InformationRequest,
@@ -40,9 +43,10 @@ from schemas.models import (
     RestrictedItem,
 )
 
-__all__ = ["DATA_DIR", "EXPORT", "PoliceAgency"]
+__all__ = ["DATA_DIR", "EXPORT", "SQL_DIR", "PoliceAgency"]
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
+SQL_DIR = Path(__file__).resolve().parent / "sql"
 
 EXPORT = (
     ExportFile("people.csv", ("person_id", *PERSON_COLUMNS)),
@@ -58,7 +62,8 @@ EXPORT = (
         optional=True,
     ),
 )
-"""The files the adapter reads and the columns it needs (see ``data/README.md``)."""
+"""The kinds of record the adapter reads and the columns it needs (see ``data/README.md``):
+files of a CSV export, or queries of the force's database."""
 
 
 @dataclass(frozen=True)
@@ -86,10 +91,35 @@ class _RiskAdult:
 
 
 class PoliceAgency:
-    """Police records read from a folder of CSV exports, loaded once."""
+    """Police records: a folder of CSV exports read once (``--data DIR``, by default the
+    fictional ``data/``), or the force's database read for each request (``--source sql``)."""
 
-    def __init__(self, data_dir: Path | None = None) -> None:
-        export = ExportFolder(data_dir or DATA_DIR, EXPORT)
+    record_kinds: ClassVar[tuple[ExportFile, ...]] = EXPORT
+
+    def __init__(self, source: Path | RecordSource | None = None) -> None:
+        self._index = AgencyIndex(source, default=DATA_DIR, kinds=EXPORT, build=_PoliceIndex)
+
+    @property
+    def name(self) -> str:
+        return "police"
+
+    @property
+    def view(self) -> RecordView:
+        """Where the records are read from (a CSV export, a database)."""
+        return self._index.view
+
+    def close(self) -> None:
+        self._index.close()
+
+    def lookup(self, request: InformationRequest) -> Lookup:
+        return self._index.for_request(request).lookup(request)
+
+
+class _PoliceIndex:
+    """The records, indexed for lookups: people by date of birth and postcode, findings by
+    person and household."""
+
+    def __init__(self, export: Records) -> None:
         self._people = export.people("people.csv", "person_id")
         self._matcher = SubjectMatcher(self._people.records.values(), strong_ids=())
         self._incidents = self._read_incidents(export.rows("incidents.csv"))
@@ -116,10 +146,6 @@ class PoliceAgency:
                 self._restricted[self._people.reference(row, "person_id")].append(
                     (row.text("category"), row.text("summary"))
                 )
-
-    @property
-    def name(self) -> str:
-        return "police"
 
     def lookup(self, request: InformationRequest) -> Lookup:
         result = self._matcher.match_all(request.subjects)

@@ -90,3 +90,24 @@ def test_the_connection_cut_reaches_the_adapter_on_a_broker_that_is_not_the_defa
     # A private node on its own ports: rabbitmqctl without -n would look at the machine's.
     with ContractHarness("police", tmp_path, amqp_url=management_node.amqp_url) as harness:
         POLICE().test_keeps_answering_after_its_connection_is_closed(harness)
+
+
+class SaysTooMuch(PoliceAgency):
+    """A police lookup whose records hold more strengths than an answer may carry."""
+
+    def lookup(self, request: InformationRequest) -> Lookup:
+        lookup = super().lookup(request)
+        return Lookup(lookup.matches, lookup.findings, ["x" * 600] * 30, lookup.engagement)
+
+
+def test_an_answer_over_the_contracts_bounds_is_dead_lettered_at_once_with_its_reason(
+    tmp_path: Path,
+) -> None:
+    with ContractHarness("police", tmp_path, records=SaysTooMuch()) as harness:
+        request = harness.request(POLICE.known_subject)
+        harness.send(request, message_id="too-much")
+        [dead] = harness.dead_letters(["too-much"], timeout=15.0)
+        assert dead.reason == "answer-out-of-bounds"
+        assert "strengths" in dead.headers.get("x-mash-detail", "")
+        assert "x" * 50 not in dead.headers.get("x-mash-detail", "")  # never the values
+        assert "delivery_limit" not in str(dead.headers.get("x-death", ""))

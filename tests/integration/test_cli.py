@@ -262,3 +262,25 @@ def test_lazily_listed_commands_match_the_real_ones() -> None:
         assert command.name == name
         first_paragraph = " ".join((command.help or "").split("\n\n")[0].split())
         assert listed_help == first_paragraph, name
+
+
+@pytest.mark.parametrize("command", [["dlq", "list"], ["report"], ["audit", "verify"], ["status"]])
+async def test_an_unusable_hub_database_is_one_line_for_every_operator_command(
+    tmp_path: Path, command: list[str]
+) -> None:
+    from tests.ops_support import mash_cli
+
+    folder = tmp_path / "var"
+    folder.mkdir(mode=0o700)
+    database = folder / "hub.sqlite3"
+    database.write_bytes(b"not a database, whatever its name says" * 10)
+    database.chmod(0o600)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MASH_")}
+    env.update(MASH_DB_PATH=str(database), MASH_PREFIX=f"unusable-{tmp_path.name[-8:]}")
+
+    code, _out, err = await mash_cli(*command, env=env)
+
+    assert code != 0
+    assert "Traceback" not in err
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert errors == [f"error: {database}: not a usable hub database (file is not a database)"]

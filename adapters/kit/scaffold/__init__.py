@@ -6,7 +6,14 @@ findings record (``uk.mash.<Name>Findings``, an Avro schema and the pydantic mod
 the adapter contract (:mod:`adapters.kit.contract`) against the real broker. Installed as it
 is written, every test passes; the agency's developer then swaps in their own records.
 
-Templates are the ``templates/`` folder beside this module (package data), with ``{{name}}``,
+The agency reads either source (:mod:`adapters.kit.sources`): its CSV folder, or its own
+database through a configuration of queries. ``source="sql"`` (``mash adapter new NAME
+--source sql``) also writes that configuration's sample (``sql/source.toml``), the fictional
+database it reads (``sql/schema.sql``) and a test that builds it in SQLite and checks every
+answer is the one the CSV export gives.
+
+Templates are the ``templates/`` folder beside this module (package data), and
+``templates-sql/`` for the SQL source's extra files, with ``{{name}}``,
 ``{{Name}}``, ``{{NAME}}``, ``{{title}}``, ``{{Title}}``, ``{{package}}`` and
 ``{{distribution}}`` filled in, in file contents and in file names; ``package/`` becomes the
 package's own folder and ``.tmpl`` is dropped.
@@ -26,7 +33,11 @@ from pathlib import Path
 
 from adapters.registry import data_variable
 
-__all__ = ["AdapterNames", "ScaffoldError", "adapter_names", "new_adapter"]
+__all__ = ["SOURCES", "AdapterNames", "ScaffoldError", "adapter_names", "new_adapter"]
+
+SOURCES = ("csv", "sql")
+"""What ``mash adapter new --source`` offers: the records from CSV exports, or from the
+agency's database too (a sample configuration of queries and a test of it)."""
 
 # Words joined by single hyphens or underscores, as the built-in "social-care": the agency
 # keeps the name as given (queues, broker user, entry point, `mash adapter NAME`), and the
@@ -92,8 +103,8 @@ def adapter_names(name: str, installed: Iterable[str] = ()) -> AdapterNames:
     )
 
 
-def _templates() -> Traversable:
-    return files(__name__).joinpath("templates")
+def _templates(folder: str = "templates") -> Traversable:
+    return files(__name__).joinpath(folder)
 
 
 def _walk(
@@ -112,12 +123,17 @@ def _fill(text: str, substitutions: dict[str, str]) -> str:
     return text
 
 
-def new_adapter(name: str, parent: Path, installed: Iterable[str] = ()) -> Path:
-    """Write the adapter package for ``name`` as ``parent/<distribution>`` and return it.
+def new_adapter(
+    name: str, parent: Path, installed: Iterable[str] = (), source: str = "csv"
+) -> Path:
+    """Write the adapter package for ``name`` as ``parent/<distribution>`` and return it;
+    ``source="sql"`` adds the database configuration's sample and its test.
 
     Refuses a destination that exists; writes into a temporary folder beside it first, so a
     failure leaves nothing half-made.
     """
+    if source not in SOURCES:
+        raise ScaffoldError(f"--source must be {' or '.join(SOURCES)}, not {source!r}")
     names = adapter_names(name, installed)
     target = parent / names.distribution
     if target.exists():
@@ -127,7 +143,8 @@ def new_adapter(name: str, parent: Path, installed: Iterable[str] = ()) -> Path:
     substitutions = names.substitutions()
     staging = Path(tempfile.mkdtemp(prefix=f".{names.distribution}-", dir=parent))
     try:
-        for parts, text in _walk(_templates()):
+        folders = [_templates()] + ([_templates("templates-sql")] if source == "sql" else [])
+        for parts, text in (entry for folder in folders for entry in _walk(folder)):
             relative = [names.package if p == "package" else p for p in parts]
             path = staging.joinpath(*(_fill(p, substitutions) for p in relative))
             path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,1 @@
+"""Scripts run from the command line (and imported by their tests)."""
