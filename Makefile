@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck schemas-check rules-check promtool asyncapi broker faults bench clean docker-check
+.PHONY: demo test lint typecheck schemas-check rules-check promtool chromium asyncapi broker faults bench clean docker-check
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -49,7 +49,11 @@ rules-check: promtool
 asyncapi: $(STAMP)
 	$(BIN)/mash asyncapi --output docs/asyncapi.yaml
 
-test: $(STAMP) test-broker promtool lint typecheck schemas-check rules-check
+# Debian's chromium for the console's browser tests, installed where missing.
+chromium:
+	@scripts/ensure-chromium.sh
+
+test: $(STAMP) test-broker promtool chromium lint typecheck schemas-check rules-check
 	$(BIN)/pytest -q
 
 # The images built and docker/compose.yaml run for real (root; installs docker.io, debootstrap

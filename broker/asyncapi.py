@@ -61,11 +61,12 @@ ROUTES: dict[str, Route] = {
     ),
     "commands": Route(
         ("uk.mash.ContactCommand",),
-        "Commands on a contact in flight (re-rating); the hub replies.",
+        "Commands on a contact: a re-rating or the decision; the hub replies.",
     ),
     "requests": Route(
-        ("uk.mash.InformationRequest", "uk.mash.RequestReminder"),
-        "Information-collection requests and reminders from the hub to one agency.",
+        ("uk.mash.InformationRequest", "uk.mash.RequestReminder", "uk.mash.OutcomeNotice"),
+        "Information-collection requests, reminders and outcome notices (the contact was"
+        " decided) from the hub to one agency.",
     ),
     "answers": Route(("uk.mash.AgencyResponse",), "Each agency's answer to a request."),
     "packets": Route(
@@ -88,6 +89,10 @@ ROUTES: dict[str, Route] = {
         ("uk.mash.AllocatedContact",),
         "Contacts sent straight on to the child's allocated social worker or lead"
         " professional, for children's social care.",
+    ),
+    "referrer": Route(
+        ("uk.mash.ReferrerFeedback",),
+        "The MASH's decision told to whoever raised the concern (no findings, no rationale).",
     ),
     "hub.instance": Route(
         ("uk.mash.HubInstanceRecord",),

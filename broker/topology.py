@@ -33,10 +33,12 @@ import aiormq
 from aio_pika.abc import AbstractChannel, AbstractConnection
 
 from broker.settings import BrokerSettings
-from schemas.enums import Brag
+from schemas.enums import Brag, HubEventKind
 
 __all__ = [
     "ALLOCATED_TEAM",
+    "CONSOLE_EVENT_KINDS",
+    "CONSOLE_PACKET_BACKLOG",
     "DIRECT_REPLY_TO",
     "HUB",
     "LANES",
@@ -72,6 +74,25 @@ ALLOCATED_TEAM = "social-care"
 # RabbitMQ's direct reply-to: a client consuming it is answered without a queue of its own,
 # but only through the default exchange, which reaches every queue; the hub does not use it.
 DIRECT_REPLY_TO = "amq.rabbitmq.reply-to"
+
+
+# Packets the console's own queue holds while the console is down (broker.topology.queues).
+CONSOLE_PACKET_BACKLOG = 100_000
+
+# The hub's event kinds (routing keys on the events exchange) the console's board follows.
+CONSOLE_EVENT_KINDS = tuple(
+    kind.value.lower()
+    for kind in (
+        HubEventKind.CONTACT_RECEIVED,
+        HubEventKind.ANSWER_RECEIVED,
+        HubEventKind.ANSWER_LATE,
+        HubEventKind.PACKET_PUBLISHED,
+        HubEventKind.DEADLINE_PASSED,
+        HubEventKind.RERATED,
+        HubEventKind.REMINDER_SENT,
+        HubEventKind.DECIDED,
+    )
+)
 
 
 def lane_for(brag: Brag) -> Lane:
@@ -138,6 +159,11 @@ class Topology:
         return self.name("allocated")
 
     @property
+    def referrer(self) -> str:
+        """Feedback to whoever raised a concern, once the MASH has decided it."""
+        return self.name("referrer")
+
+    @property
     def dead(self) -> str:
         return self.name("dead")
 
@@ -180,6 +206,20 @@ class Topology:
     @property
     def event_queue(self) -> str:
         return self.name("ops.events")
+
+    @property
+    def referrer_queue(self) -> str:
+        return self.name("referrer.feedback")
+
+    @property
+    def console_packet_queue(self) -> str:
+        """The console's own copy of every packet (the packets exchange is a fanout)."""
+        return self.name("console.packets")
+
+    @property
+    def console_event_queue(self) -> str:
+        """The hub's events the console's board needs: answers, reminders, re-ratings."""
+        return self.name("console.events")
 
     @property
     def hub_instance_exchange(self) -> str:
@@ -238,6 +278,7 @@ class Topology:
             ExchangeSpec(self.dead, topic, frozenset(self.roles())),
             ExchangeSpec(self.restricted, direct, hub),
             ExchangeSpec(self.allocated, direct, hub),
+            ExchangeSpec(self.referrer, direct, hub),
             # Only the hub replies; only the screening UI binds a (private) queue here.
             ExchangeSpec(self.replies, direct, frozenset({HUB})),
             ExchangeSpec(self.hub_instance_exchange, direct, frozenset({HUB})),
@@ -290,6 +331,38 @@ class Topology:
         # finds the queue there. Without it, nobody but operators may read the queue.
         team = ALLOCATED_TEAM if ALLOCATED_TEAM in self.agencies else OPERATOR_ROLE
         specs.append(self._work_queue(self.allocated_queue, team, (self.allocated, ALLOCATED_TEAM)))
+        # The front door (the screening role, which submitted the contact) passes the
+        # decision on to the referrer.
+        specs.append(self._work_queue(self.referrer_queue, SCREENING, (self.referrer, "feedback")))
+        # The console (mash console) keeps its own copy of every packet, so it never
+        # competes with another screening client for one, and survives being down.
+        console_packets = self._work_queue(self.console_packet_queue, SCREENING, (self.packets, ""))
+        # A full queue refuses publishes, and a fanout publish refused by one queue is refused
+        # for all: a console left off must not hold every other screening client's packets
+        # back at MASH_MAX_QUEUE_LENGTH, so its own queue holds months of a MASH's packets.
+        console_packets.arguments["x-max-length"] = max(
+            self.settings.max_queue_length, CONSOLE_PACKET_BACKLOG
+        )
+        specs.append(console_packets)
+        # Its board follows the hub's events. Like ops.events the oldest are dropped rather
+        # than letting a console that is down hold the hub's events back; the packets queue
+        # above, which must lose nothing, refuses instead.
+        specs.append(
+            QueueSpec(
+                name=self.console_event_queue,
+                readers=frozenset({SCREENING}),
+                bindings=tuple((self.events, kind) for kind in CONSOLE_EVENT_KINDS),
+                arguments={
+                    "x-queue-type": "quorum",
+                    "x-delivery-limit": self.settings.delivery_limit,
+                    "x-dead-letter-exchange": self.dead,
+                    "x-dead-letter-routing-key": self.console_event_queue,
+                    "x-max-length": 100_000,
+                    "x-overflow": "drop-head",
+                },
+                dead_letter_queue=f"{self.console_event_queue}.dead",
+            )
+        )
         # Operators read events when they want to; the oldest are dropped rather than
         # letting an unread event queue hold the hub back.
         specs.append(

@@ -277,8 +277,14 @@ class Harness:
         channel = await self._connection.channel()
         non_empty = 0
         for name in self.topology.all_queue_names():
-            if name == self.topology.event_queue:
-                continue  # nobody reads events in a fault run; the queue drops its oldest
+            if name in (
+                self.topology.event_queue,
+                self.topology.console_event_queue,
+                self.topology.console_packet_queue,
+            ):
+                # Nobody reads events, nor runs a console, in a fault run; the event queues
+                # drop their oldest and the console's packets wait for it, as in production.
+                continue
             if name == self.topology.hub_instance_queue:
                 continue  # the hub's instance record is kept there by design (hub.instance)
             queue = await channel.declare_queue(name, passive=True)

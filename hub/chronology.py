@@ -28,6 +28,7 @@ from zoneinfo import ZoneInfo
 
 from adapters.kit.matching import normalise_name, same_name
 from hub.allocation import social_care_findings
+from hub.decisions import decided_outcome
 from hub.store import ContactRow, HubStore, SubjectKeys
 from schemas.codec import decode
 from schemas.enums import AllocationRole, SubjectRole
@@ -108,7 +109,12 @@ def _hub_entries(
         if other is None:
             continue
         referrer = decode(other.body, Contact).referrer
-        outcome = _ROUTED.get(other.routed_to or "") or _STATES.get(other.state, other.state)
+        # The MASH's decision is the contact's outcome; until then, what the hub did with it.
+        outcome = (
+            decided_outcome(store, other.ref)
+            or _ROUTED.get(other.routed_to or "")
+            or _STATES.get(other.state, other.state)
+        )
         entries.append(
             ChronologyEntry(
                 on=other.received_at.astimezone(_UK).date(),

@@ -1,4 +1,5 @@
-"""Talking to a running hub over the broker: submit a contact, re-rate one.
+"""Talking to a running hub over the broker: submit a contact, re-rate one, record the
+decision on one.
 
 Each call publishes (with confirms) and waits for the hub's reply on a private reply queue.
 If the hub does not answer in time the message is still safely queued; the caller is told so.
@@ -20,7 +21,7 @@ from broker.settings import BrokerSettings
 from broker.signing import OPERATOR, SignatureRefused
 from broker.topology import Topology, declare, lane_for
 from schemas.codec import DecodeError, decode, encode
-from schemas.enums import Brag, CommandAction
+from schemas.enums import Brag, CommandAction, Decision
 from schemas.models import CommandReply, Contact, ContactCommand
 
 __all__ = ["HubClient", "HubDidNotAnswer"]
@@ -118,14 +119,47 @@ class HubClient:
             timeout,
         )
 
-    async def rerate(self, ref: str, brag: Brag, timeout: float = 30.0) -> CommandReply:
+    async def rerate(
+        self,
+        ref: str,
+        brag: Brag,
+        timeout: float = 30.0,
+        *,
+        rationale: str | None = None,
+        issued_by: str | None = None,
+    ) -> CommandReply:
         command = ContactCommand(
             command_id=str(uuid.uuid4()),
             issued_at=datetime.now(UTC),
             action=CommandAction.RERATE,
             contact_ref=ref,
             brag=brag,
+            rationale=rationale,
+            issued_by=issued_by,
         )
+        return await self._command(command, timeout)
+
+    async def decide(
+        self,
+        ref: str,
+        decision: Decision,
+        rationale: str,
+        issued_by: str | None = None,
+        timeout: float = 30.0,
+    ) -> CommandReply:
+        """Record the MASH's decision on a contact (hub.decisions)."""
+        command = ContactCommand(
+            command_id=str(uuid.uuid4()),
+            issued_at=datetime.now(UTC),
+            action=CommandAction.DECIDE,
+            contact_ref=ref,
+            decision=decision,
+            rationale=rationale,
+            issued_by=issued_by,
+        )
+        return await self._command(command, timeout)
+
+    async def _command(self, command: ContactCommand, timeout: float) -> CommandReply:
         return await self._call(
             self.topology.commands,
             "command",

@@ -34,7 +34,7 @@ import structlog
 
 from broker.consumer import Rejected
 from broker.topology import ALLOCATED_TEAM, Topology
-from hub import audit
+from hub import audit, decisions
 from hub.allocation import allocated_worker
 from hub.chronology import chronology, subject_keys
 from hub.intake import OutOfBounds, check_contact
@@ -42,7 +42,7 @@ from hub.policy import BragPolicy
 from hub.reminders import Reminders
 from hub.store import OUTBOX_EVENTS, OUTBOX_ROUTINE, OUTBOX_URGENT, ContactRow, HubStore
 from schemas.codec import decode, encode
-from schemas.enums import Brag, HubEventKind, PacketReason
+from schemas.enums import Brag, CommandAction, HubEventKind, PacketReason
 from schemas.models import (
     MAX_RATING_CHANGES,
     AgencyResponse,
@@ -53,7 +53,6 @@ from schemas.models import (
     ContactCommand,
     HubEvent,
     InformationRequest,
-    RatingChange,
     RestrictedHolding,
     RestrictedRecord,
     ScreeningPacket,
@@ -125,6 +124,7 @@ class Correlator:
         self.clock = clock
         self.command_max_age = command_max_age
         self.reminders = Reminders(self)
+        decisions.ensure_schema(store)
 
     # Outgoing messages ---------------------------------------------------------------
     def _send(
@@ -216,10 +216,7 @@ class Correlator:
             received_at=row.received_at,
             brag=row.brag,
             deadline=row.deadline,
-            rating_history=[
-                RatingChange(brag=brag, changed_at=at, deadline=deadline)
-                for at, brag, deadline in self.store.rating_changes(row.ref)
-            ],
+            rating_history=decisions.rating_history(self.store, row.ref),
             referrer=contact.referrer,
             concerns_summary=contact.concerns_summary,
             consent=contact.consent,
@@ -428,18 +425,17 @@ class Correlator:
             if request.agency == ALLOCATED_TEAM and row.routed_to is None:
                 routed = self._route_to_allocated_worker(db, row, response, now)
             outstanding = [r for r in self.store.requests_for(row.ref) if r.answered_at is None]
-            if late:
-                # Answers in time are in the audit log and the metrics; an event for each
-                # would double the hub's traffic. A late one is news for operators.
-                self._event(
-                    db,
-                    HubEventKind.ANSWER_LATE,
-                    row.ref,
-                    brag=row.brag,
-                    agency=request.agency,
-                    outcome=response.outcome.value,
-                    outstanding=str(len(outstanding)),
-                )
+            # Every answer is an event: the console's board fills its agency gauges from
+            # them within a second (events go out on the outbox's lowest lane, after work).
+            self._event(
+                db,
+                HubEventKind.ANSWER_LATE if late else HubEventKind.ANSWER_RECEIVED,
+                row.ref,
+                brag=row.brag,
+                agency=request.agency,
+                outcome=response.outcome.value,
+                outstanding=str(len(outstanding)),
+            )
             state = "complete" if not outstanding else row.state
             if row.packet_version > 0:
                 self._packet(db, row, PacketReason.AMENDMENT)
@@ -609,9 +605,14 @@ class Correlator:
             refusal = Rejected("replayed-command", f"message {message_id} was handled already")
         elif refusal is None:
             refusal = self._stale(command, row, now)
+        if refusal is None and row is not None and command.action is CommandAction.DECIDE:
+            refusal = decisions.refusal(command, self.store, row.ref)
         if refusal is not None:
             return self._refuse(command, message_id, sender, refusal, now)
-        assert row is not None and command.brag is not None  # _stale refuses both
+        assert row is not None  # _stale refuses an unknown reference
+        if command.action is CommandAction.DECIDE:
+            return decisions.decide(self, command, row, message_id, sender, now)
+        assert command.brag is not None  # _stale refuses a re-rating without one
         if row.brag is command.brag:
             # Nothing to change, but handled all the same: a replay must not find it new.
             with self.store.transaction() as db:
@@ -629,6 +630,8 @@ class Correlator:
         with self.store.transaction() as db:
             self.store.update_contact(db, row.ref, brag=command.brag, deadline=deadline)
             self.store.add_rating_change(db, row.ref, now, command.brag, deadline)
+            by = command.issued_by or sender
+            decisions.record_rationale(db, row.ref, now, command.rationale, by)
             audit.append(
                 db,
                 sender,
@@ -639,6 +642,8 @@ class Correlator:
                 brag=command.brag.value,
                 deadline=deadline.isoformat(),
                 command_id=command.command_id,
+                rationale=command.rationale or "",
+                by=by,
             )
             if replayed_by is not None:
                 audit.append(
@@ -705,7 +710,7 @@ class Correlator:
         """Why this command may not take effect now, or None."""
         if row is None:
             return Rejected("unknown-reference", f"unknown reference {command.contact_ref}")
-        if command.brag is None:
+        if command.action is CommandAction.RERATE and command.brag is None:
             return Rejected("bad-command", "a re-rating needs a rating")
         issued = command.issued_at
         if issued > now + _CLOCK_SKEW:

@@ -92,6 +92,10 @@ _LAZY: dict[str, tuple[Callable[[typer.Typer], None], str]] = {
         _sub_app("mash.schemas_cli", "schemas_app", "schemas"),
         "Check the Avro schemas against the last release; release a schema set.",
     ),
+    "console": (
+        _sub_app("mash.console_cli", "console_app", "console"),
+        "The MASH console: the screening team's board, packets and decisions.",
+    ),
     "bench": (
         _register_bench,
         "Measure mash-hub against raw aio-pika and FastStream on the real broker, then "
@@ -479,13 +483,30 @@ def demo(
         float, typer.Option(help="Seconds to wait for every packet", callback=_seconds)
     ] = 120.0,
     keep: Annotated[bool, typer.Option(help="Keep the demo's queues and database")] = False,
+    exit_when_done: Annotated[
+        bool,
+        typer.Option(help="Exit once every packet has arrived, without the console (tests)"),
+    ] = False,
+    console_port: Annotated[int, typer.Option(help="Port of the demo's MASH console")] = 8400,
 ) -> None:
-    """Run the hub and five adapters, submit the seeds' case studies, print the packets."""
+    """Run the hub, five adapters and the MASH console, submit the seeds' case studies, print
+    the packets, and keep running for the console until interrupted."""
     from rich.console import Console
 
     from mash.demo import run_demo
 
-    code = asyncio.run(run_demo(timeout=timeout, keep=keep, console=Console()))
+    try:
+        code = asyncio.run(
+            run_demo(
+                timeout=timeout,
+                keep=keep,
+                console=Console(),
+                exit_when_done=exit_when_done,
+                console_port=console_port,
+            )
+        )
+    except KeyboardInterrupt:
+        code = 0  # Ctrl-C is how the demo is meant to end; it has cleaned up
     raise typer.Exit(code)
 
 

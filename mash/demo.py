@@ -15,11 +15,13 @@ import asyncio
 import contextlib
 import json
 import os
+import secrets
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 import uuid
 from collections import defaultdict
 from pathlib import Path
@@ -46,6 +48,7 @@ __all__ = ["EXAMPLES", "run_demo"]
 _SOURCE_EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "contacts"
 EXAMPLES = _SOURCE_EXAMPLES if _SOURCE_EXAMPLES.is_dir() else Path("examples") / "contacts"
 CASE_RERATED = "case-17-year-old-drugs-warrant.json"
+DEMO_USER = "demo-manager"
 # As in the seeds: once these agencies have answered, the manager re-rates the case to Red.
 RERATE_AFTER = frozenset({"police", "health"})
 # Agencies take a moment each, as their checks would, so the re-rating lands mid-flight.
@@ -67,7 +70,60 @@ def _start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[
     )
 
 
-async def run_demo(*, timeout: float, keep: bool, console: Console) -> int:
+def _console_ready(address: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{address}/healthz", timeout=1) as reply:
+            return bool(reply.status == 200)
+    except OSError:
+        return False
+
+
+async def _start_console(
+    env: dict[str, str], workdir: Path, port: int, processes: dict[str, subprocess.Popen[bytes]]
+) -> tuple[str, str] | None:
+    """The MASH console on ``port`` with a demo manager's account; its address and password,
+    or None (with the console's exit in ``processes``) when it did not come up."""
+    password = secrets.token_urlsafe(12)
+    added = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mash",
+            "console",
+            "user",
+            "add",
+            DEMO_USER,
+            "--role",
+            "mash-manager",
+            "--password-stdin",
+        ],
+        env=env,
+        input=password + "\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    if added.returncode != 0:
+        return None
+    processes["console"] = _start(["console", "--port", str(port)], env, workdir / "console.log")
+    address = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        if processes["console"].poll() is not None:
+            return None
+        if await asyncio.to_thread(_console_ready, address):
+            return address, password
+        await asyncio.sleep(0.1)
+    return None
+
+
+async def run_demo(
+    *,
+    timeout: float,
+    keep: bool,
+    console: Console,
+    exit_when_done: bool = True,
+    console_port: int = 8400,
+) -> int:
     contacts: dict[str, Contact] = {}
     paths = sorted(EXAMPLES.glob("*.json"))
     if not paths:
@@ -98,6 +154,7 @@ async def run_demo(*, timeout: float, keep: bool, console: Console) -> int:
         "MASH_KEY_DIR": str(settings.key_dir),
         # Children's social care is opt-in; the demo asks it alongside the default four.
         "MASH_AGENCIES": json.dumps(list(ANSWER_DELAYS)),
+        "MASH_CONSOLE_DB": str(workdir / "console.sqlite3"),
     }
     console.rule("[bold]mash-hub demo")
     # The folder is removed after a clean run; a failed run (or --keep) keeps it and says so.
@@ -115,6 +172,20 @@ async def run_demo(*, timeout: float, keep: bool, console: Console) -> int:
     succeeded = False
     expected: set[str] = set()
     try:
+        if not exit_when_done:
+            # The screening team's own screen, up before the first contact.
+            started_console = await _start_console(env, workdir, console_port, processes)
+            if started_console is None:
+                console.print(
+                    f"[red]the MASH console did not start on port {console_port} (in use? "
+                    f"try --console-port); its log is {workdir / 'console.log'}"
+                )
+                return 1
+            address, password = started_console
+            console.print(
+                f"[bold]MASH console: {address}[/]  sign in as [bold]{DEMO_USER}[/] "
+                f"with password [bold]{password}[/] (MASH manager)"
+            )
         async with HubClient(settings, name="mash-demo") as client:
             topology = client.topology
             connection = await aio_pika.connect(settings.amqp_url)
@@ -228,6 +299,18 @@ async def run_demo(*, timeout: float, keep: bool, console: Console) -> int:
                 )
                 return 1
         succeeded = True
+        if not exit_when_done:
+            console.print(
+                f"[bold]The MASH console is at {address}[/] (user [bold]{DEMO_USER}[/], password "
+                f"[bold]{password}[/]): read the packets, re-rate, record decisions. "
+                "Ctrl-C to stop the demo."
+            )
+            while all(p.poll() is None for p in processes.values()):
+                await asyncio.sleep(0.5)
+            stopped = next(n for n, p in processes.items() if p.poll() is not None)
+            console.print(f"[red]the {stopped} process stopped; its log is {workdir / stopped}.log")
+            succeeded = False
+            return 1
         return 0
     finally:
         for process in processes.values():

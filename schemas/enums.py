@@ -9,6 +9,7 @@ __all__ = [
     "CaseType",
     "CommandAction",
     "Consent",
+    "Decision",
     "Engagement",
     "ExclusionKind",
     "HubEventKind",
@@ -127,10 +128,24 @@ class HubEventKind(StrEnum):
     DEAD_LETTERS_PURGED = "DEAD_LETTERS_PURGED"
     # The signed head of the audit log (hub.audit.Checkpoint), kept off the hub.
     AUDIT_CHECKPOINT = "AUDIT_CHECKPOINT"
+    # The MASH manager's decision on a contact was recorded (hub.decisions).
+    DECIDED = "DECIDED"
 
 
 class CommandAction(StrEnum):
     RERATE = "RERATE"
+    DECIDE = "DECIDE"
+
+
+class Decision(StrEnum):
+    """The MASH manager's decision on a contact (the seeds' step 4)."""
+
+    NO_FURTHER_ACTION = "NO_FURTHER_ACTION"
+    SIGNPOST = "SIGNPOST"  # to universal services
+    EARLY_HELP = "EARLY_HELP"
+    CHILD_IN_NEED_S17 = "CHILD_IN_NEED_S17"  # Children Act 1989 s17
+    CHILD_PROTECTION_S47 = "CHILD_PROTECTION_S47"  # Children Act 1989 s47
+    IMMEDIATE_PROTECTION = "IMMEDIATE_PROTECTION"
 
 
 class CaseType(StrEnum):

@@ -30,6 +30,7 @@ from schemas.enums import (
     CaseType,
     CommandAction,
     Consent,
+    Decision,
     Engagement,
     ExclusionKind,
     HubEventKind,
@@ -71,6 +72,7 @@ __all__ = [
     "Instant",
     "MissedAppointment",
     "OpenCase",
+    "OutcomeNotice",
     "PoliceCallOut",
     "PoliceFindings",
     "PoliceIncident",
@@ -78,6 +80,7 @@ __all__ = [
     "ProtectionPlan",
     "RatingChange",
     "Referrer",
+    "ReferrerFeedback",
     "RequestReminder",
     "RestrictedEnvelope",
     "RestrictedFindings",
@@ -605,6 +608,7 @@ class RatingChange(AvroModel):
     brag: Brag
     changed_at: Instant
     deadline: Instant
+    rationale: str | None = None
 
 
 class ScreeningPacket(AvroModel):
@@ -678,6 +682,31 @@ class ContactCommand(AvroModel):
     action: CommandAction
     contact_ref: str
     brag: Brag | None = None
+    rationale: str | None = None
+    decision: Decision | None = None
+    issued_by: str | None = None
+
+
+class ReferrerFeedback(AvroModel):
+    avro_name: ClassVar[str] = "uk.mash.ReferrerFeedback"
+
+    feedback_id: str
+    contact_ref: str
+    decided_at: Instant
+    decision: Decision
+    referrer: Referrer
+    message: str
+
+
+class OutcomeNotice(AvroModel):
+    avro_name: ClassVar[str] = "uk.mash.OutcomeNotice"
+
+    notice_id: str
+    contact_ref: str
+    agency: str
+    request_id: str
+    decided_at: Instant
+    decision: Decision
 
 
 class CommandReply(AvroModel):

@@ -1,5 +1,7 @@
 """The broker side every adapter shares: take this agency's requests from both lanes, ask the
-agency's records, answer on the request's lane, ack once the answer is confirmed.
+agency's records, answer on the request's lane, ack once the answer is confirmed. Reminders
+and outcome notices (the MASH decided the contact) arrive on the same queues: they are
+logged and acked.
 
 The response id is derived from the request id, so an answer published twice (after a crash
 between the broker's confirm and the ack, or when a re-rated request arrives on both lanes)
@@ -34,6 +36,7 @@ from schemas.enums import ResponseOutcome
 from schemas.models import (
     AgencyResponse,
     InformationRequest,
+    OutcomeNotice,
     RequestReminder,
     RestrictedEnvelope,
     RestrictedFindings,
@@ -78,6 +81,7 @@ class AdapterService:
         self.clock = clock
         self.answered = 0
         self.reminders: list[RequestReminder] = []
+        self.notices: list[OutcomeNotice] = []
         self.metrics = Metrics(f"adapter-{agency.name}")
         self.ops: OpsServer | None = None
         self._connection: AbstractRobustConnection | None = None
@@ -178,6 +182,20 @@ class AdapterService:
         finally:
             await self.stop()
 
+    def _take_notice(self, notice: OutcomeNotice) -> None:
+        """The MASH decided a contact this agency was asked about: its request is closed.
+        Logged (reference and decision, nothing about the child) and acked."""
+        if notice.agency != self.agency.name:
+            raise Rejected("wrong-agency", f"outcome notice for {notice.agency}")
+        self.notices.append(notice)
+        log.info(
+            "outcome_received",
+            agency=self.agency.name,
+            ref=notice.contact_ref,
+            request_id=notice.request_id,
+            decision=notice.decision.value,
+        )
+
     def _seal(
         self, request: InformationRequest, response_id: str, lookup: Lookup
     ) -> RestrictedEnvelope:
@@ -227,6 +245,9 @@ class AdapterService:
                 raise Rejected("wrong-agency", f"reminder for {reminder.agency}")
             self.reminders.append(reminder)
             surface_reminder(reminder, self.metrics, self.clock())
+            return
+        if schema_name_of(message.body) == OutcomeNotice.avro_name:
+            self._take_notice(decode(message.body, OutcomeNotice))
             return
         request = decode(message.body, InformationRequest)
         if request.agency != self.agency.name:

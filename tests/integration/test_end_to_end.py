@@ -74,6 +74,7 @@ async def test_demo_prints_every_packet_and_exits_zero() -> None:
         "-m",
         "mash",
         "demo",
+        "--exit-when-done",
         "--timeout",
         "90",
         env={**os.environ, "COLUMNS": "120"},

@@ -108,13 +108,20 @@ def test_every_component_sends_and_receives_where_the_topology_says(doc: dict[st
         "commands-command",
         "dead",
     }
-    assert channels("screening", "receive") == {"queue-screening-packets", "queue-replies"}
+    assert channels("screening", "receive") == {
+        "queue-screening-packets",
+        "queue-console-packets",
+        "queue-console-events",
+        "queue-referrer-feedback",
+        "queue-replies",
+    }
     assert channels("hub", "send") >= {
         "requests-police-urgent",
         "requests-housing-routine",
         "packets",
         "events",
         "restricted-file",
+        "referrer-feedback",
         "replies",
     }
     for agency in DEFAULT_AGENCIES:

@@ -149,6 +149,7 @@ def test_the_hub_reads_its_own_queues_and_publishes_requests_packets_and_replies
         "boro.events",
         "boro.restricted",
         "boro.allocated",
+        "boro.referrer",
         "boro.hub.instance",
         "boro.dead",
         "boro.replies",
@@ -165,7 +166,14 @@ def test_the_hub_reads_its_own_queues_and_publishes_requests_packets_and_replies
 
 def test_the_screening_ui_submits_contacts_and_commands_and_reads_packets() -> None:
     assert exchanges_writable_by("screening") == {"boro.contacts", "boro.commands", "boro.dead"}
-    assert queues_readable_by("screening") == {"boro.screening.packets"}
+    # The console (mash console) is the screening UI too: its own copy of every packet, the
+    # hub's events for its board, and the decisions' feedback it passes on to referrers.
+    assert queues_readable_by("screening") == {
+        "boro.screening.packets",
+        "boro.console.packets",
+        "boro.console.events",
+        "boro.referrer.feedback",
+    }
 
 
 def test_a_name_that_merely_starts_like_a_granted_one_is_not_granted() -> None:
