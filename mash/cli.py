@@ -495,8 +495,11 @@ def demo(
 
     from mash.demo import run_demo
 
-    try:
-        code = asyncio.run(
+    async def until_signalled() -> int:
+        # Ctrl-C is how the demo is meant to end, and SIGTERM (a terminal closed, `timeout`,
+        # a supervisor) ends it the same way: through its own clean-up, which stops the
+        # processes it started and deletes every queue and exchange it declared.
+        task = asyncio.ensure_future(
             run_demo(
                 timeout=timeout,
                 keep=keep,
@@ -505,9 +508,15 @@ def demo(
                 console_port=console_port,
             )
         )
-    except KeyboardInterrupt:
-        code = 0  # Ctrl-C is how the demo is meant to end; it has cleaned up
-    raise typer.Exit(code)
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, task.cancel)
+        try:
+            return await task
+        except asyncio.CancelledError:
+            return 0
+
+    raise typer.Exit(asyncio.run(until_signalled()))
 
 
 @app.command()

@@ -98,3 +98,38 @@ async def test_demo_prints_every_packet_and_exits_zero() -> None:
     assert "SOCIAL-CARE: known" in text
     assert re.search(r"MASH-\d{4}-\d{6} sent straight on to the allocated lead professional", text)
     assert "1 of them to this MASH" in text
+
+
+async def test_a_demo_ended_by_sigterm_stops_its_processes_and_leaves_no_queue() -> None:
+    from faults.rabbit_node import free_port
+
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "mash",
+        "demo",
+        "--console-port",
+        str(free_port()),
+        env={**os.environ, "COLUMNS": "200"},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+        start_new_session=True,  # its own group: the signal below reaches the demo alone
+    )
+    assert process.stdout is not None
+    seen = b""
+    while b"to stop the demo" not in seen:
+        line = await asyncio.wait_for(process.stdout.readline(), 150)
+        assert line, seen.decode()[-2000:]
+        seen += line
+    prefix = re.search(r"prefix (demo-[0-9a-f]{8})", seen.decode())
+    assert prefix, seen.decode()[-2000:]
+
+    process.terminate()
+    rest, _ = await asyncio.wait_for(process.communicate(), 60)
+
+    assert process.returncode == 0, (seen + rest).decode()[-2000:]
+    listed = await asyncio.create_subprocess_exec(
+        "rabbitmqctl", "-q", "list_queues", "name", stdout=asyncio.subprocess.PIPE
+    )
+    names, _ = await asyncio.wait_for(listed.communicate(), 30)
+    assert prefix.group(1) not in names.decode()
