@@ -68,6 +68,13 @@ STATE=$(mktemp -d /tmp/mash-docker.XXXXXX)
 DAEMON_PID=
 ROOTFS=
 
+# Defined before the clean-up, which calls them when a run fails early (in a build, say).
+compose() { docker-compose -p "$PROJECT" -f "$ROOT/docker/compose.yaml" "$@"; }
+agency_compose() {
+    docker-compose -p "${PROJECT}agency" --env-file "$STATE/agency.env" \
+        -f "$ROOT/docker/compose.agency.yaml" "$@"
+}
+
 FINISHED=0  # set at the very end: an interrupted run is never reported as passed
 cleanup() {
     local code=$?
@@ -188,11 +195,6 @@ for port in $(seq "$PORT_BASE" $((PORT_BASE + 19))); do
         die "port $port is in use here; set MASH_DOCKER_PORT_BASE to a free range"
     fi
 done
-compose() { docker-compose -p "$PROJECT" -f "$ROOT/docker/compose.yaml" "$@"; }
-agency_compose() {
-    docker-compose -p "${PROJECT}agency" --env-file "$STATE/agency.env" \
-        -f "$ROOT/docker/compose.agency.yaml" "$@"
-}
 
 SERVICES=(rabbitmq hub police health education housing keeper)
 say "docker-compose up (set-up, broker, hub, four adapters, restricted-file keeper)"
