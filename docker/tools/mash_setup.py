@@ -29,10 +29,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from broker.certificates import CertificateAuthority
 from broker.identities import user_name
 from broker.provision import HASHING, password_hash, vhost_of
 from broker.settings import BrokerSettings
@@ -45,76 +43,6 @@ MASH_UID = 10001
 BROKER_UID = int(os.environ.get("MASH_BROKER_UID", "999"))
 VALID = timedelta(days=int(os.environ.get("MASH_CERT_DAYS", "825")))
 MARK = SETUP / "done"
-
-
-def _pem_key(key: ec.EllipticCurvePrivateKey) -> bytes:
-    return key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-
-
-class Authority:
-    def __init__(self, name: str, saved: Path | None = None) -> None:
-        if saved is not None:
-            # The CA made at set-up, for a certificate issued later (a renewal, a new party).
-            key = serialization.load_pem_private_key((saved / "ca.key").read_bytes(), None)
-            assert isinstance(key, ec.EllipticCurvePrivateKey)
-            self.key = key
-            self.cert = x509.load_pem_x509_certificate((saved / "ca.pem").read_bytes())
-            self.name = self.cert.subject
-            return
-        self.key = ec.generate_private_key(ec.SECP256R1())
-        self.name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-        now = datetime.now(UTC)
-        self.cert = (
-            x509.CertificateBuilder()
-            .subject_name(self.name)
-            .issuer_name(self.name)
-            .public_key(self.key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - timedelta(minutes=5))
-            .not_valid_after(now + VALID)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-            .add_extension(
-                x509.KeyUsage(
-                    digital_signature=True,
-                    content_commitment=False,
-                    key_encipherment=False,
-                    data_encipherment=False,
-                    key_agreement=False,
-                    key_cert_sign=True,
-                    crl_sign=True,
-                    encipher_only=False,
-                    decipher_only=False,
-                ),
-                critical=True,
-            )
-            .sign(self.key, hashes.SHA256())
-        )
-
-    @property
-    def cert_pem(self) -> bytes:
-        return self.cert.public_bytes(serialization.Encoding.PEM)
-
-    def issue(
-        self, common_name: str, usage: x509.ObjectIdentifier, names: list[x509.GeneralName]
-    ) -> tuple[bytes, bytes]:
-        key = ec.generate_private_key(ec.SECP256R1())
-        now = datetime.now(UTC)
-        cert = (
-            x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
-            .issuer_name(self.name)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - timedelta(minutes=5))
-            .not_valid_after(now + VALID)
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
-            .add_extension(x509.SubjectAlternativeName(names), critical=False)
-            .sign(self.key, hashes.SHA256())
-        )
-        return cert.public_bytes(serialization.Encoding.PEM), _pem_key(key)
 
 
 def write(path: Path, data: bytes, mode: int, uid: int) -> None:
@@ -147,15 +75,17 @@ def issue(common_name: str, folder: Path) -> int:
     """``mash_setup.py issue USER DIR``: a new client certificate for a broker user from this
     MASH's CA (renewal, or an agency's own adapter), written to DIR as in a party's ``tls/``."""
     try:
-        ca = Authority("", saved=SETUP / "ca")
+        ca = CertificateAuthority.load(
+            (SETUP / "ca" / "ca.key").read_bytes(), (SETUP / "ca" / "ca.pem").read_bytes()
+        )
     except (OSError, ValueError) as exc:
         sys.exit(f"error: no CA in {SETUP / 'ca'} ({exc}): has the set-up run?")
     if folder.exists():
         sys.exit(f"error: {folder} exists; certificates go to a new folder")
-    cert, key = ca.issue(common_name, ExtendedKeyUsageOID.CLIENT_AUTH, [x509.DNSName(common_name)])
+    issued = ca.client(common_name, VALID)
     write(folder / "ca.pem", ca.cert_pem, 0o644, MASH_UID)
-    write(folder / "client.pem", cert, 0o644, MASH_UID)
-    write(folder / "client.key", key, 0o600, MASH_UID)
+    write(folder / "client.pem", issued.cert_pem, 0o644, MASH_UID)
+    write(folder / "client.key", issued.key_pem, 0o600, MASH_UID)
     folder.chmod(0o700)
     os.chown(folder, MASH_UID, MASH_UID)
     print(f"issued a certificate for {common_name} in {folder}")
@@ -197,23 +127,23 @@ def main() -> int:
             )
 
     print("certificates: a CA for this MASH, the broker's, one per broker user")
-    ca = Authority(f"MASH {settings.prefix} CA")
-    write(SETUP / "ca" / "ca.key", _pem_key(ca.key), 0o600, 0)
+    ca = CertificateAuthority.new(f"MASH {settings.prefix} CA", VALID)
+    write(SETUP / "ca" / "ca.key", ca.key_pem, 0o600, 0)
     write(SETUP / "ca" / "ca.pem", ca.cert_pem, 0o644, 0)
     hosts = os.environ.get("MASH_BROKER_HOSTNAMES", "localhost").split(",")
     names: list[x509.GeneralName] = [x509.DNSName(h) for h in hosts if h]
     names.append(x509.IPAddress(ipaddress.ip_address("127.0.0.1")))
-    server_pem, server_key = ca.issue(hosts[0], ExtendedKeyUsageOID.SERVER_AUTH, names)
+    server = ca.server(names, VALID)
     broker = OUT / "broker"
     write(broker / "tls" / "ca.pem", ca.cert_pem, 0o644, BROKER_UID)
-    write(broker / "tls" / "server.pem", server_pem, 0o644, BROKER_UID)
-    write(broker / "tls" / "server.key", server_key, 0o600, BROKER_UID)
+    write(broker / "tls" / "server.pem", server.cert_pem, 0o644, BROKER_UID)
+    write(broker / "tls" / "server.key", server.key_pem, 0o600, BROKER_UID)
     for party, (role, _holder) in parties.items():
         user = user_name(settings, role)
-        cert, key = ca.issue(user, ExtendedKeyUsageOID.CLIENT_AUTH, [x509.DNSName(user)])
+        issued = ca.client(user, VALID)
         write(OUT / party / "tls" / "ca.pem", ca.cert_pem, 0o644, MASH_UID)
-        write(OUT / party / "tls" / "client.pem", cert, 0o644, MASH_UID)
-        write(OUT / party / "tls" / "client.key", key, 0o600, MASH_UID)
+        write(OUT / party / "tls" / "client.pem", issued.cert_pem, 0o644, MASH_UID)
+        write(OUT / party / "tls" / "client.key", issued.key_pem, 0o600, MASH_UID)
 
     print("keys: mash keys init, then each holder's to its own volume")
     keys = SETUP / "keys"
