@@ -11,7 +11,7 @@ from hub.chronology import MAX_HUB_ENTRIES, chronology, same_child, subject_keys
 from hub.store import SCHEMA_VERSION, HubStore, SubjectKeys
 from schemas.codec import encode
 from schemas.enums import Brag, SubjectRole
-from schemas.models import Subject
+from schemas.models import Contact, Subject
 from tests.support import make_contact
 
 BORN = date(2016, 5, 4)
@@ -142,20 +142,7 @@ def test_a_long_history_lists_the_most_recent_contacts_and_counts_the_rest(
     received = datetime(2026, 1, 5, 10, tzinfo=UTC)
     total = MAX_HUB_ENTRIES + 7
     for seq in range(1, total + 2):  # the last one is the contact being screened
-        contact = make_contact()
-        with store.transaction() as db:
-            store.add_contact(
-                db,
-                ref=f"MASH-2026-{seq:06d}",
-                year=2026,
-                seq=seq,
-                contact_id=contact.contact_id,
-                received_at=received + timedelta(days=seq),
-                brag=Brag.GREEN,
-                deadline=received + timedelta(days=seq + 3),
-                body=encode(contact),
-            )
-            store.add_contact_subjects(db, f"MASH-2026-{seq:06d}", subject_keys(contact))
+        _store_contact(store, seq, make_contact(), received)
     row = store.contact(f"MASH-2026-{total + 1:06d}")
     assert row is not None
 
@@ -192,19 +179,7 @@ def test_a_contact_carrying_another_childs_upn_is_not_linked_to_hers(tmp_path: P
         for child in (isabella, isabella, zak)
     ]
     for seq, contact in enumerate(contacts, start=1):
-        with store.transaction() as db:
-            store.add_contact(
-                db,
-                ref=f"MASH-2026-{seq:06d}",
-                year=2026,
-                seq=seq,
-                contact_id=contact.contact_id,
-                received_at=received + timedelta(days=seq),
-                brag=Brag.GREEN,
-                deadline=received + timedelta(days=seq + 3),
-                body=encode(contact),
-            )
-            store.add_contact_subjects(db, f"MASH-2026-{seq:06d}", subject_keys(contact))
+        _store_contact(store, seq, contact, received)
     second, third = store.contact("MASH-2026-000002"), store.contact("MASH-2026-000003")
     assert second is not None and third is not None
 
@@ -212,3 +187,20 @@ def test_a_contact_carrying_another_childs_upn_is_not_linked_to_hers(tmp_path: P
         "MASH-2026-000001"
     ]
     assert chronology(store, third, contacts[2], []) == ([], 0)
+
+
+def _store_contact(store: HubStore, seq: int, contact: Contact, received: datetime) -> None:
+    """Green contact number ``seq``, received ``seq`` days after ``received``."""
+    with store.transaction() as db:
+        store.add_contact(
+            db,
+            ref=f"MASH-2026-{seq:06d}",
+            year=2026,
+            seq=seq,
+            contact_id=contact.contact_id,
+            received_at=received + timedelta(days=seq),
+            brag=Brag.GREEN,
+            deadline=received + timedelta(days=seq + 3),
+            body=encode(contact),
+        )
+        store.add_contact_subjects(db, f"MASH-2026-{seq:06d}", subject_keys(contact))
