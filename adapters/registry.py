@@ -10,6 +10,7 @@ from importlib.metadata import entry_points
 from typing import cast
 
 from adapters.kit.agency import Agency
+from mash.errors import MashError
 
 __all__ = [
     "GROUP",
@@ -34,7 +35,7 @@ def data_variable(name: str) -> str:
     return f"MASH_{re.sub(r'[^A-Z0-9]', '_', name.upper())}_DATA"
 
 
-class UnknownAgency(LookupError):
+class UnknownAgency(MashError, LookupError):
     pass
 
 

@@ -21,6 +21,8 @@ import aio_pika
 import psutil
 from aio_pika.abc import AbstractConnection
 
+from mash.errors import MashError
+
 __all__ = [
     "DISRUPTIONS",
     "BenchError",
@@ -39,7 +41,7 @@ DISRUPTIONS: list[str] = []
 _FORCED = "CONNECTION_FORCED"
 
 
-class BenchError(RuntimeError):
+class BenchError(MashError, RuntimeError):
     """A bench step could not be carried out; the message says which and why."""
 
 

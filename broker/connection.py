@@ -28,6 +28,7 @@ from cryptography.x509.oid import NameOID
 from yarl import URL
 
 from broker.settings import BrokerSettings
+from mash.errors import MashError
 
 __all__ = [
     "RETRY_MAX_S",
@@ -43,11 +44,11 @@ __all__ = [
 log = structlog.get_logger("mash.broker")
 
 
-class BrokerConfigError(ValueError):
+class BrokerConfigError(MashError, ValueError):
     """The TLS settings do not make sense together, or a file they name cannot be read."""
 
 
-class BrokerRefused(ConnectionError):
+class BrokerRefused(MashError, ConnectionError):
     """The broker could not be reached in time, or it refused this process's TLS, credentials
     or vhost."""
 

@@ -1,8 +1,9 @@
 """Consuming with manual acks and dead letters that say why.
 
 A handler acks only by returning: its effect must be durable by then. A handler that finds
-the message bad raises :class:`Rejected` (a :class:`~schemas.codec.DecodeError` counts too);
-the message is then published to the queue's dead-letter queue with the reason in its
+the message bad raises :class:`~mash.errors.Rejected`, the one exception this module turns
+into a dead letter (a :class:`~schemas.codec.DecodeError` or a refused signature is one); the
+message is then published to the queue's dead-letter queue with the reason in its
 headers, confirmed, and only then acked, so it is neither lost nor retried. A transient
 failure of the infrastructure (the broker refusing a publish, a lost connection) is waited
 out with the message held. Any other error nacks the message back to the queue; the quorum
@@ -26,10 +27,10 @@ from aio_pika.abc import AbstractChannel, AbstractIncomingMessage
 
 from broker.head_start import HeadStart
 from broker.publisher import Publisher, PublishFailed
-from broker.signing import SignatureRefused, SigningKeyUnavailable, Verifier
+from broker.signing import SigningKeyUnavailable, Verifier
 from broker.topology import Topology
 from broker.wire import UNPARSEABLE
-from schemas.codec import DecodeError
+from mash.errors import MashError, Rejected
 from telemetry import tracing
 from telemetry.metrics import Metrics
 
@@ -65,7 +66,7 @@ def unparseable(message: AbstractIncomingMessage) -> str | None:
     return None if problem is None else str(problem)
 
 
-class ConsumeRefused(PermissionError):
+class ConsumeRefused(MashError, PermissionError):
     """This broker user may not read the queue (another agency's, say), or it does not exist."""
 
 
@@ -77,15 +78,6 @@ TRANSIENT: tuple[type[BaseException], ...] = (
     ConnectionError,
     SigningKeyUnavailable,
 )
-
-
-class Rejected(Exception):
-    """The message can never be handled; dead-letter it with this reason."""
-
-    def __init__(self, reason: str, detail: str = "") -> None:
-        super().__init__(f"{reason}: {detail}" if detail else reason)
-        self.reason = reason
-        self.detail = detail
 
 
 async def dead_letter(
@@ -222,7 +214,7 @@ class Consumer:
         started = time.perf_counter()
         try:
             await self._take_turn(message)
-        except (Rejected, DecodeError, SignatureRefused) as exc:
+        except Rejected as exc:  # a DecodeError or SignatureRefused is one too (mash.errors)
             outcome = await self._dead_letter(message, exc.reason, exc.detail)
             self._observe(message, outcome, started)
             return

@@ -12,10 +12,12 @@ import os
 import stat
 from pathlib import Path
 
+from mash.errors import MashError
+
 __all__ = ["FileRefused", "read_regular_file"]
 
 
-class FileRefused(ValueError):
+class FileRefused(MashError, ValueError):
     """The path cannot be read as asked; the message is one line naming it."""
 
 

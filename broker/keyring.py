@@ -36,6 +36,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 
 from broker.files import read_regular_file
+from mash.errors import MashError
 
 __all__ = [
     "RESTRICTED_OWNER",
@@ -58,7 +59,7 @@ Status = Literal["active", "retired"]
 RESTRICTED_OWNER = "restricted-file"
 
 
-class KeyringError(ValueError):
+class KeyringError(MashError, ValueError):
     """A key is missing, unreadable or of the wrong kind; the message says which."""
 
 

@@ -35,6 +35,7 @@ from yarl import URL
 from broker.identities import Permissions, all_permissions
 from broker.settings import BrokerSettings
 from broker.topology import OPERATOR_ROLE, Topology
+from mash.errors import MashError
 
 __all__ = [
     "Credential",
@@ -53,7 +54,7 @@ __all__ = [
 HASHING = "rabbit_password_hashing_sha256"
 
 
-class ProvisionError(RuntimeError):
+class ProvisionError(MashError, RuntimeError):
     """``rabbitmqctl`` is missing or the broker refused the change."""
 
 

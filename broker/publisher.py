@@ -29,6 +29,7 @@ from tenacity import (
 )
 
 from broker.signing import Signer
+from mash.errors import MashError
 from schemas.codec import encode
 from schemas.models import AvroModel
 from telemetry import tracing
@@ -53,7 +54,7 @@ _TRANSIENT = (
 _REFUSED = (aiormq.exceptions.ChannelAccessRefused, aiormq.exceptions.ChannelPreconditionFailed)
 
 
-class PublishFailed(RuntimeError):
+class PublishFailed(MashError, RuntimeError):
     """The broker did not accept a message after every retry."""
 
 

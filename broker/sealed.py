@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from mash.errors import MashError
 from schemas.models import RestrictedEnvelope
 
 __all__ = ["SealError", "open_sealed", "seal"]
@@ -25,7 +26,7 @@ __all__ = ["SealError", "open_sealed", "seal"]
 _INFO = b"mash restricted file v1"
 
 
-class SealError(ValueError):
+class SealError(MashError, ValueError):
     """A sealed payload that cannot be opened with this key for this case."""
 
 

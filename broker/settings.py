@@ -17,6 +17,8 @@ import pydantic
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
+from mash.errors import MashError
+
 __all__ = [
     "AGENCY_NAME",
     "DEFAULT_AGENCIES",
@@ -36,9 +38,11 @@ MAX_AGENCIES = 10
 _AGENCIES_FORM = 'a JSON list of agency names, e.g. ["police","health","education","housing"]'
 
 
-class SettingsInvalid(ValueError):
+class SettingsInvalid(MashError, ValueError):
     """A setting has a value the process cannot run with; the message is one line that
     names the variable and never repeats the value (a URL may carry a password)."""
+
+    exit_code = 2  # a usage error, like a bad option
 
 
 def _variable(field: str) -> str:

@@ -21,6 +21,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from broker.keyring import Keyring, KeyringError, load_private_key
+from mash.errors import Rejected
 
 __all__ = [
     "KEY_ID",
@@ -46,14 +47,9 @@ KEY_ID = "x-mash-key-id"
 SIGNATURE = "x-mash-signature"
 
 
-class SignatureRefused(Exception):
+class SignatureRefused(Rejected):
     """A message whose signature does not prove who sent it; ``reason`` goes in the
     dead-letter header."""
-
-    def __init__(self, reason: str, detail: str) -> None:
-        super().__init__(f"{reason}: {detail}")
-        self.reason = reason
-        self.detail = detail
 
 
 def _signed_bytes(sender: str, key_id: str, message_id: str, type_: str, body: bytes) -> bytes:

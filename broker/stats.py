@@ -23,6 +23,7 @@ from aio_pika.abc import AbstractConnection
 
 from broker.connection import uses_external_auth
 from broker.settings import BrokerSettings
+from mash.errors import MashError
 
 __all__ = [
     "ManagementApi",
@@ -71,7 +72,7 @@ class ManagementApi:
     ssl_context: ssl.SSLContext | None = field(default=None, repr=False, compare=False)
 
 
-class ManagementRefused(ValueError):
+class ManagementRefused(MashError, ValueError):
     """Reading the management API would expose the broker credentials; the reason says how
     to allow it."""
 

@@ -33,6 +33,7 @@ import aiormq
 from aio_pika.abc import AbstractChannel, AbstractConnection
 
 from broker.settings import BrokerSettings
+from mash.errors import MashError
 from schemas.enums import Brag, HubEventKind
 
 __all__ = [
@@ -405,7 +406,7 @@ class Topology:
         return [spec.name for spec in self.queues()]
 
 
-class TopologyRefused(PermissionError):
+class TopologyRefused(MashError, PermissionError):
     """The broker user may not declare the topology (a provisioned, least-privilege user)."""
 
 

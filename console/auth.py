@@ -27,6 +27,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from console.store import ConsoleStore, User
+from mash.errors import MashError
 
 __all__ = [
     "LOGIN_LIMIT",
@@ -67,7 +68,7 @@ class Role(StrEnum):
         return self.value.replace("-", " ").capitalize().replace("Mash", "MASH")
 
 
-class LoginRefused(Exception):
+class LoginRefused(MashError):
     """Wrong name or password, or too many attempts; the message is safe to show."""
 
 

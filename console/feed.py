@@ -27,6 +27,7 @@ from broker.settings import BrokerSettings
 from broker.signing import OPERATOR
 from broker.topology import Topology, TopologyRefused, declare
 from console.store import ConsoleStore
+from mash.errors import MashError
 from schemas.codec import decode
 from schemas.enums import Brag, HubEventKind
 from schemas.models import HubEvent, ScreeningPacket
@@ -42,7 +43,7 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-class ConsoleUnavailable(RuntimeError):
+class ConsoleUnavailable(MashError, RuntimeError):
     """The console cannot start: no broker, no key, or its queues are missing; the message
     is one line for the operator."""
 

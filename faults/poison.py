@@ -25,13 +25,15 @@ from pamqp.body import ContentBody
 from pamqp.heartbeat import Heartbeat
 from yarl import URL
 
+from mash.errors import MashError
+
 __all__ = ["KINDS", "Poison", "PoisonRefused", "poison", "publish_poison"]
 
 _CHANNEL = 1
 _FRAME_HEADER = 2
 
 
-class PoisonRefused(RuntimeError):
+class PoisonRefused(MashError, RuntimeError):
     """The broker did not accept the message (so it is no test of a consumer)."""
 
 

@@ -33,12 +33,14 @@ from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
 
+from mash.errors import MashError
+
 __all__ = ["RabbitNode", "RabbitNodeError", "free_port", "rabbitmq_available"]
 
 RABBIT_USER = "rabbitmq"
 
 
-class RabbitNodeError(RuntimeError):
+class RabbitNodeError(MashError, RuntimeError):
     """The node did not start, or a ``rabbitmqctl`` command against it failed."""
 
 

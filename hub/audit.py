@@ -30,6 +30,7 @@ from typing import Protocol
 from cryptography.exceptions import InvalidSignature
 
 from broker.keyring import Keyring
+from mash.errors import MashError
 
 __all__ = [
     "AUDIT_DDL",
@@ -144,7 +145,7 @@ def verify(db: sqlite3.Connection) -> tuple[int, AuditProblem | None, str]:
 # Checkpoints ------------------------------------------------------------------------------
 
 
-class CheckpointError(ValueError):
+class CheckpointError(MashError, ValueError):
     """A checkpoint file or a checkpoint that cannot be trusted; the message says which."""
 
 

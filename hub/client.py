@@ -20,6 +20,7 @@ from broker.publisher import Publisher
 from broker.settings import BrokerSettings
 from broker.signing import OPERATOR, SignatureRefused
 from broker.topology import Topology, declare, lane_for
+from mash.errors import MashError
 from schemas.codec import DecodeError, decode, encode
 from schemas.enums import Brag, CommandAction, Decision
 from schemas.models import CommandReply, Contact, ContactCommand
@@ -30,8 +31,10 @@ __all__ = ["HubClient", "HubDidNotAnswer"]
 _HUB = frozenset({"hub"})
 
 
-class HubDidNotAnswer(TimeoutError):
+class HubDidNotAnswer(MashError, TimeoutError):
     """The message is queued, but no hub replied within the timeout."""
+
+    exit_code = 3
 
 
 class HubClient:

@@ -38,6 +38,7 @@ from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractRobus
 from broker.publisher import Publisher
 from broker.topology import Topology
 from hub.store import HubStore, describe_this_process
+from mash.errors import MashError
 from schemas.codec import DecodeError, decode, encode
 from schemas.models import HubInstanceRecord
 
@@ -52,7 +53,7 @@ RESERVE = 1000
 _RELOCK_FOR_S = 300.0
 
 
-class InstanceRefused(RuntimeError):
+class InstanceRefused(MashError, RuntimeError):
     """This hub must not run: another holds the prefix, or the database is not the prefix's."""
 
 

@@ -27,6 +27,7 @@ from typing import Any
 import pydantic
 
 from broker.files import FileRefused, read_regular_file
+from mash.errors import MashError
 from schemas.codec import encode
 from schemas.models import Contact
 
@@ -57,11 +58,13 @@ _STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
 _BRACKET = re.compile(rb"[\[\]{}]")
 
 
-class ContactFileError(ValueError):
+class ContactFileError(MashError, ValueError):
     """The file is not a valid contact; the message is one line for the user."""
 
+    exit_code = 2
 
-class OutOfBounds(ValueError):
+
+class OutOfBounds(MashError, ValueError):
     """A well-formed contact the hub must not take: from the future, or over its budget.
     ``reason`` is the short code a dead letter carries."""
 

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import IO
 
 from hub.audit import AUDIT_DDL
+from mash.errors import MashError
 from schemas.enums import Brag
 
 __all__ = [
@@ -175,7 +176,7 @@ _ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (
 )
 
 
-class StoreError(RuntimeError):
+class StoreError(MashError, RuntimeError):
     """The database cannot be used as the hub's store."""
 
 

@@ -25,6 +25,8 @@ import typer.main
 # Typer carries its own copy of click; the root group below extends Typer's, so it uses that.
 from typer import _click as click
 
+from mash.errors import MashError
+
 if TYPE_CHECKING:
     from adapters.kit.agency import Agency
 
@@ -165,8 +167,6 @@ Timeout = Annotated[float, typer.Option(help="Seconds to wait for the hub", call
 
 
 def _run(service: Coroutine[Any, Any, None]) -> None:
-    from broker.connection import BrokerConfigError
-
     async def until_signalled() -> None:
         # SIGTERM (a container stop, a supervisor) and Ctrl-C both end the service through
         # its own shutdown: consumers cancelled, the last commit flushed, connections closed.
@@ -179,7 +179,7 @@ def _run(service: Coroutine[Any, Any, None]) -> None:
 
     try:
         asyncio.run(until_signalled())
-    except (OSError, BrokerConfigError) as exc:  # refused by the broker; bad TLS files
+    except OSError as exc:  # refused by the broker (a bad TLS file is a MashError: main says it)
         raise fail(str(exc)) from None
 
 
@@ -202,11 +202,9 @@ def hub(
     a second hub, or a missing or different database, is refused with the reason.
     """
     from broker.logs import configure_logging
-    from hub.instance import InstanceRefused
     from hub.policy import BragPolicy
     from hub.service import HubService
     from hub.settings import HubSettings
-    from hub.store import StoreError
 
     configure_logging(json=log_format == "json")
     overrides: dict[str, Any] = {"new_database": True} if new else {}
@@ -216,12 +214,9 @@ def hub(
     try:
         policy = BragPolicy.from_env()
         service = HubService(settings, policy)
-    except (StoreError, ValueError) as exc:
+    except ValueError as exc:  # the BRAG policy's own checks (a MashError goes on to main)
         raise fail(str(exc)) from None
-    try:
-        _run(service.run_forever())
-    except (InstanceRefused, StoreError) as exc:
-        raise fail(str(exc)) from None
+    _run(service.run_forever())
 
 
 def _adapter_runner(agency: str) -> None:
@@ -268,16 +263,12 @@ def _adapter_runner(agency: str) -> None:
         log_format: LogFormat = "json",
     ) -> None:
         from adapters.kit.service import AdapterService
-        from broker.keyring import KeyringError
         from broker.logs import configure_logging
         from broker.settings import BrokerSettings
 
         configure_logging(json=log_format == "json")
         records = _load_records(agency, data, source, config)
-        try:
-            service = AdapterService(records, BrokerSettings(), answer_delay=answer_delay)
-        except KeyringError as exc:
-            raise fail(str(exc)) from None
+        service = AdapterService(records, BrokerSettings(), answer_delay=answer_delay)
         _run(service.run_forever())
 
     run.__doc__ = f"Run the {agency} adapter against the broker."
@@ -398,20 +389,12 @@ def contact_submit(
 ) -> None:
     """Validate a contact file, send it to the hub and print its MASH reference."""
     from broker.connection import BrokerConfigError
-    from broker.keyring import KeyringError
     from broker.settings import BrokerSettings
     from hub.client import HubClient, HubDidNotAnswer
-    from hub.intake import ContactFileError, load_contact_file
+    from hub.intake import load_contact_file
 
-    try:
-        contact = load_contact_file(file)
-    except ContactFileError as exc:
-        raise fail(str(exc), 2) from None
-
-    try:
-        client = HubClient(BrokerSettings())
-    except KeyringError as exc:
-        raise fail(str(exc)) from None
+    contact = load_contact_file(file)  # a bad file is a ContactFileError: main says it, exit 2
+    client = HubClient(BrokerSettings())
 
     async def submit() -> None:
         async with client:
@@ -446,7 +429,6 @@ def contact_rerate(
 ) -> None:
     """Change a contact's BRAG rating; the deadline is recomputed from its arrival time."""
     from broker.connection import BrokerConfigError
-    from broker.keyring import KeyringError
     from broker.settings import BrokerSettings
     from hub.client import HubClient, HubDidNotAnswer
     from schemas.enums import Brag
@@ -456,10 +438,7 @@ def contact_rerate(
     except ValueError:
         raise fail(f"unknown rating {rating!r}: use blue, red, amber or green", 2) from None
 
-    try:
-        client = HubClient(BrokerSettings())
-    except KeyringError as exc:
-        raise fail(str(exc)) from None
+    client = HubClient(BrokerSettings())
 
     async def rerate() -> None:
         async with client:
@@ -551,42 +530,11 @@ def main() -> None:
     except click.ClickException as exc:  # a bad option, argument or command name
         typer.echo(f"error: {exc.format_message()}", err=True)
         sys.exit(exc.exit_code)
-    except ValueError as exc:
-        # Whichever command read the settings: one line naming the variable, exit 2. Only a
-        # command that read them can have raised SettingsInvalid, so its module is loaded
-        # then; importing it here would cost every 'mash --help' pydantic's start-up.
-        settings = sys.modules.get("broker.settings")
-        if settings is None or not isinstance(exc, settings.SettingsInvalid):
-            raise
+    except MashError as exc:
+        # A failure mash-hub knows and a command did not say itself (an unusable database,
+        # key registry or setting: a bad setting exits 2): one line, never a traceback.
         typer.echo(f"error: {exc}", err=True)
-        sys.exit(2)
+        sys.exit(exc.exit_code)
     except (KeyboardInterrupt, typer.Abort):
         sys.exit(130)
-    except Exception as exc:
-        # The last word on a known failure a command did not say itself (an unusable
-        # database, key registry or broker setting): one line, never a traceback.
-        if not isinstance(exc, _loaded_known_errors()):
-            raise
-        typer.echo(f"error: {exc}", err=True)
-        sys.exit(1)
     sys.exit(code if isinstance(code, int) else 0)
-
-
-# Errors that carry a sentence for the operator. Looked up only among modules a command has
-# already loaded, so that 'mash --help' imports none of them.
-_KNOWN_ERRORS = (
-    ("hub.store", "StoreError"),
-    ("broker.keyring", "KeyringError"),
-    ("broker.connection", "BrokerConfigError"),
-    ("broker.connection", "BrokerRefused"),
-)
-
-
-def _loaded_known_errors() -> tuple[type[BaseException], ...]:
-    found: list[type[BaseException]] = []
-    for module_name, name in _KNOWN_ERRORS:
-        module = sys.modules.get(module_name)
-        error = getattr(module, name, None) if module is not None else None
-        if isinstance(error, type) and issubclass(error, BaseException):
-            found.append(error)
-    return tuple(found)

@@ -12,6 +12,8 @@ from typing import Annotated
 
 import typer
 
+from mash.errors import MashError
+
 __all__ = ["console_app"]
 
 console_app = typer.Typer(
@@ -42,11 +44,10 @@ def serve(
         return
     import uvicorn
 
-    from broker.keyring import KeyringError
     from broker.logs import configure_logging
     from broker.settings import SettingsInvalid
     from console.app import create_app
-    from console.feed import ConsoleUnavailable, check_broker
+    from console.feed import check_broker
     from console.settings import ConsoleSettings
 
     configure_logging(json=True)
@@ -63,7 +64,7 @@ def serve(
     try:
         asyncio.run(check_broker(settings))
         app = create_app(settings)
-    except (ConsoleUnavailable, KeyringError) as exc:
+    except MashError as exc:  # the console or its keys cannot be used
         raise _fail(str(exc)) from None
     if _port_taken(settings.console_host, settings.console_port):
         raise _fail(f"port {settings.console_port} on {settings.console_host} is in use")

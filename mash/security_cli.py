@@ -28,6 +28,7 @@ from broker.signing import OPERATOR
 from hub import audit
 from hub.settings import HubSettings
 from hub.store import HubStore, StoreError
+from mash.errors import MashError
 
 __all__ = ["audit_app", "keys_app", "restricted_app"]
 
@@ -195,15 +196,13 @@ def restricted_receive(
 ) -> None:
     """Run the keeper of the restricted file: store every sealed record the hub forwards
     (MASH_RESTRICTED_STORE), each acked only once it is written."""
-    from broker.connection import BrokerConfigError
     from broker.logs import configure_logging
     from restricted.keeper import Keeper, KeeperSettings
-    from restricted.store import KeeperStoreError
 
     configure_logging(json=log_format == "json")
     try:
         keeper = Keeper(KeeperSettings())
-    except (KeyringError, KeeperStoreError, BrokerConfigError) as exc:
+    except MashError as exc:  # its keys, its store or its TLS settings
         raise _fail(str(exc)) from None
 
     async def until_signalled() -> None:
@@ -227,14 +226,14 @@ def restricted_read(
     """Decrypt and show a contact's restricted information from the keeper's store, with the
     restricted-file key; every read is audited with the account that ran it."""
     from restricted.keeper import KeeperSettings
-    from restricted.reader import ReadRefused, open_restricted, reader_identity
-    from restricted.store import KeeperStore, KeeperStoreError
+    from restricted.reader import open_restricted, reader_identity
+    from restricted.store import KeeperStore
 
     settings = KeeperSettings()
     try:
         store = KeeperStore(settings.restricted_store, create=False)
         opened = open_restricted(store, settings.restricted_key_dir, ref, reader_identity())
-    except (KeeperStoreError, ReadRefused) as exc:
+    except MashError as exc:
         raise _fail(str(exc)) from None
     for record in opened:
         out.print(f"[bold]{record.reference}[/] from {record.agency} (sealed with {record.key_id})")

@@ -13,11 +13,12 @@ from aio_pika.abc import AbstractConnection
 
 from broker.connection import BrokerConfigError, connect
 from broker.settings import BrokerSettings
+from mash.errors import MashError
 
 __all__ = ["BrokerUnreachable", "operator_connection"]
 
 
-class BrokerUnreachable(ConnectionError):
+class BrokerUnreachable(MashError, ConnectionError):
     """The broker could not be reached, refused the login, or the TLS settings are wrong."""
 
 

@@ -54,6 +54,7 @@ from broker.topology import Topology
 from broker.wire import UNPARSEABLE
 from hub import audit
 from hub.store import HubStore
+from mash.errors import MashError
 from schemas.enums import HubEventKind
 from schemas.models import HubEvent
 from telemetry.metrics import agency_of
@@ -67,7 +68,7 @@ _DEATH_HEADERS = (REASON, DETAIL, QUEUE, REJECTED_AT, REJECTED_BY, "x-death", "x
 _DEATH_PREFIXES = ("x-first-death-", "x-last-death-")
 
 
-class NotFound(LookupError):
+class NotFound(MashError, LookupError):
     """No dead letter has that message id."""
 
 

@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from broker.keyring import KeyringError, load_private_key
 from broker.sealed import SealError, open_sealed
 from hub import audit
+from mash.errors import MashError
 from restricted.store import KeeperStore
 from schemas.codec import DecodeError, decode
 from schemas.models import RestrictedEnvelope, RestrictedFindings
@@ -22,7 +23,7 @@ from schemas.models import RestrictedEnvelope, RestrictedFindings
 __all__ = ["OpenedRecord", "ReadRefused", "open_restricted", "reader_identity"]
 
 
-class ReadRefused(Exception):
+class ReadRefused(MashError):
     """A read that could not be done; it is audited before this is raised."""
 
 

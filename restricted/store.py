@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hub import audit
+from mash.errors import MashError
 from schemas.codec import encode
 from schemas.models import RestrictedRecord
 
@@ -35,7 +36,7 @@ CREATE INDEX IF NOT EXISTS records_ref ON records (contact_ref);
 """
 
 
-class KeeperStoreError(Exception):
+class KeeperStoreError(MashError):
     """The keeper's store cannot be used; the message says why and what to do."""
 
 

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 import fastavro
 import pydantic
 
+from mash.errors import Rejected
 from schemas.models import AvroModel
 from schemas.registry import SchemaRegistry, default_registry
 
@@ -26,13 +27,8 @@ MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 M = TypeVar("M", bound=AvroModel)
 
 
-class DecodeError(ValueError):
+class DecodeError(Rejected, ValueError):
     """A message that cannot be read; ``reason`` is a short code for the dead-letter header."""
-
-    def __init__(self, reason: str, detail: str) -> None:
-        super().__init__(f"{reason}: {detail}")
-        self.reason = reason
-        self.detail = detail
 
 
 def encode(model: AvroModel, registry: SchemaRegistry | None = None) -> bytes:

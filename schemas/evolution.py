@@ -44,6 +44,7 @@ from avro.compatibility import (
     SchemaIncompatibilityType,
 )
 
+from mash.errors import MashError
 from schemas.registry import SCHEMA_DIR, standalone_schemas
 
 __all__ = [
@@ -71,7 +72,7 @@ _READS = {
 _VERSION = re.compile(r"^\d+\.\d+\.\d+$")
 
 
-class EvolutionError(ValueError):
+class EvolutionError(MashError, ValueError):
     """The check cannot run: no release to compare with, an unreadable acceptance file, a bad
     version."""
 

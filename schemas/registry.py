@@ -20,6 +20,8 @@ from typing import Any
 
 import fastavro
 
+from mash.errors import MashError
+
 __all__ = [
     "ENTRY_POINT_GROUP",
     "SCHEMA_DIR",
@@ -219,7 +221,7 @@ def standalone_schemas(directory: Path) -> dict[str, Any]:
     return {full: library.inline(full) for full in library.own.values()}
 
 
-class SchemaSourceError(ValueError):
+class SchemaSourceError(MashError, ValueError):
     """A ``mash.schemas`` entry point that does not name a folder of schemas."""
 
 

@@ -27,6 +27,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from mash.errors import MashError
+
 __all__ = ["BackupError", "backup", "restore"]
 
 MANIFEST = "manifest.json"
@@ -35,7 +37,7 @@ KEYRING = "keyring.json"
 KEYS = "keys"
 
 
-class BackupError(Exception):
+class BackupError(MashError):
     """The backup or restore cannot go ahead; the message says why, in one line."""
 
 

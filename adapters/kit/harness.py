@@ -45,6 +45,7 @@ from broker.publisher import Publisher
 from broker.settings import BrokerSettings
 from broker.signing import SIGNATURE, Verifier, signer_for
 from broker.topology import Lane, Topology, declare, delete, lane_for
+from mash.errors import MashError
 from schemas.codec import DecodeError, decode, encode
 from schemas.enums import Brag, Consent, LawfulBasis
 from schemas.models import AgencyResponse, InformationRequest, Subject
@@ -56,7 +57,7 @@ T = TypeVar("T")
 HUB_SENDER = "hub"
 
 
-class HarnessError(RuntimeError):
+class HarnessError(MashError, RuntimeError):
     """The harness could not do what a test asked (no broker, nothing answered in time)."""
 
 

@@ -68,6 +68,7 @@ from typing import TypeVar
 
 from rapidfuzz import fuzz
 
+from mash.errors import MashError
 from schemas.enums import Engagement, MatchMethod, SubjectRole
 from schemas.models import Subject, SubjectMatch, normalise_postcode
 
@@ -643,7 +644,7 @@ PERSON_COLUMNS = ("given_name", "family_name", "date_of_birth", "postcode", "hou
 """Columns every agency's people file has, beside its own id column."""
 
 
-class ExportError(ValueError):
+class ExportError(MashError, ValueError):
     """Everything found wrong with an export folder at once, one line per problem, so that
     an agency's IT team fixes them in one go rather than one start-up at a time."""
 

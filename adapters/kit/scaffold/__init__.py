@@ -32,6 +32,7 @@ from importlib.resources.abc import Traversable
 from pathlib import Path
 
 from adapters.registry import data_variable
+from mash.errors import MashError
 
 __all__ = ["SOURCES", "AdapterNames", "ScaffoldError", "adapter_names", "new_adapter"]
 
@@ -48,7 +49,7 @@ _MAX_LENGTH = 30
 _RESERVED = frozenset({"hub", "screening", "restricted", "operator", "list", "new", "kit", "dead"})
 
 
-class ScaffoldError(ValueError):
+class ScaffoldError(MashError, ValueError):
     """The name or the destination cannot be used; the message says why, in one line."""
 
 

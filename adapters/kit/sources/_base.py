@@ -9,6 +9,7 @@ from typing import Generic, Protocol, TypeVar
 
 from adapters.kit.matching import CsvRow, ExportFile, PeopleExport
 from adapters.kit.sources.csv import CsvSource
+from mash.errors import MashError
 from schemas.models import InformationRequest, Subject
 
 __all__ = ["AgencyIndex", "RecordSource", "RecordView", "Records", "SourceUnavailable"]
@@ -16,7 +17,7 @@ __all__ = ["AgencyIndex", "RecordSource", "RecordView", "Records", "SourceUnavai
 I = TypeVar("I")  # noqa: E741 - an agency's index, whatever it builds from its records
 
 
-class SourceUnavailable(ConnectionError):
+class SourceUnavailable(MashError, ConnectionError):
     """The records cannot be read just now (the database is down or unreachable).
 
     A ``ConnectionError``, so the adapter's consumer holds the request and retries it rather
