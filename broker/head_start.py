@@ -13,6 +13,9 @@ routine or event rows: the broker holds them (the prefetch bounds what is held i
 A Red contact can wait up to four hours for a silent agency, and the routine work must not
 wait that long: each Red contact holds the routine work back for at most ``limit`` seconds.
 
+The limit is one setting, ``MASH_RED_HEAD_START_S``, which the hub and every adapter read
+through :func:`head_start_for`.
+
 A held contact's own work never waits for the head start, whichever lane it came on: a contact
 re-rated to Red is held from the re-rating on, and the answers its agencies gave while it was
 still Amber (on the routine lane, perhaps held back by another Red contact) go straight in.
@@ -24,8 +27,12 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-__all__ = ["HeadStart"]
+if TYPE_CHECKING:
+    from broker.settings import BrokerSettings
+
+__all__ = ["HeadStart", "head_start_for"]
 
 
 class HeadStart:
@@ -84,3 +91,10 @@ class HeadStart:
         self._open.clear()
         delay = min(self._held.values()) - now
         self._timer = asyncio.get_running_loop().call_later(delay, self._update)
+
+
+def head_start_for(
+    settings: BrokerSettings, clock: Callable[[], float] = time.monotonic
+) -> HeadStart:
+    """The process's head start, limited by ``MASH_RED_HEAD_START_S`` (hub and adapters alike)."""
+    return HeadStart(settings.red_head_start_s, clock)

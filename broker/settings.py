@@ -121,6 +121,10 @@ class BrokerSettings(BaseSettings):
     # The API takes the password in every request: over plain HTTP only to a loopback host,
     # unless this says so (broker.stats.management_api).
     management_plain_http: bool = False
+    # How long, at most, a Red contact in hand holds a process's routine work back: the hub's
+    # and every adapter's (broker.head_start). A Red contact must never wait behind the head
+    # start itself: an hour is far past sense. 0 turns it off.
+    red_head_start_s: float = Field(5.0, ge=0, le=3600, allow_inf_nan=False)
 
     def __init__(self, **values: Any) -> None:
         # pydantic-settings raises a multi-line ValidationError (or a SettingsError for a

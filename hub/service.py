@@ -22,7 +22,7 @@ from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
 from broker.connection import connect
 from broker.consumer import TRANSIENT, Consumer, Handler, Rejected
 from broker.credentials import load_credentials
-from broker.head_start import HeadStart
+from broker.head_start import head_start_for
 from broker.identities import check_role_sender, check_sender
 from broker.keyring import KeyringError, readable_restricted_keys
 from broker.publisher import Publisher, PublishFailed
@@ -135,7 +135,7 @@ class HubService:
         self._outbox_ready = {lane: asyncio.Event() for lane in OUTBOX_LANES}
         self._stopping = False
         self._checkpointed: tuple[int, str] | None = None
-        self.head_start = HeadStart(settings.red_head_start_s)
+        self.head_start = head_start_for(settings)
         self.ready = asyncio.Event()
 
     @property

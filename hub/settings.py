@@ -26,9 +26,6 @@ class HubSettings(BrokerSettings):
     urgent_prefetch: int = Field(16, ge=1, le=65535)
     routine_prefetch: int = Field(64, ge=1, le=65535)
     outbox_batch: int = Field(256, ge=1, le=100_000)
-    # How long, at most, a new Red contact holds the hub's routine work back (broker/head_start).
-    # A Red contact must never wait behind the head start itself: an hour is far past sense.
-    red_head_start_s: float = Field(5.0, ge=0, le=3600, allow_inf_nan=False)
     # A command (re-rating) issued longer ago than this is refused as stale, so a captured
     # command cannot be replayed later (hub.correlator.COMMAND_MAX_AGE).
     command_max_age_s: float = Field(300.0, gt=0, allow_inf_nan=False)

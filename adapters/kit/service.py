@@ -25,7 +25,7 @@ from adapters.kit.reminders import surface_reminder
 from broker.connection import connect
 from broker.consumer import Consumer, Rejected
 from broker.credentials import load_credentials
-from broker.head_start import HeadStart
+from broker.head_start import head_start_for
 from broker.keyring import RESTRICTED_OWNER
 from broker.publisher import Publisher
 from broker.sealed import seal
@@ -89,7 +89,7 @@ class AdapterService:
         self._publishers: dict[str, Publisher] = {}
         # While this adapter answers a Red request, its routine requests not yet begun wait.
         # Each hold ends with its delivery; the limit only bounds a handler that hangs.
-        self.head_start = HeadStart(limit=5.0)
+        self.head_start = head_start_for(settings)
         self.consumers: list[Consumer] = []
         self._watch: asyncio.Task[None] | None = None
         self.ready = asyncio.Event()

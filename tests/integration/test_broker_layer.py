@@ -1,5 +1,6 @@
-"""The broker layer on the real RabbitMQ: a poison message stops at the delivery limit, an
-unroutable publish is an error, and consumers come back after their connection is cut."""
+"""The broker layer on the real RabbitMQ: a poison message stops at the delivery limit, a
+handler's Rejected is dead-lettered at once with its reason, an unroutable publish is an error,
+and consumers come back after their connection is cut."""
 
 from __future__ import annotations
 
@@ -11,12 +12,13 @@ import aio_pika
 import pytest
 
 from broker.connection import connect
-from broker.consumer import Consumer
+from broker.consumer import DETAIL, REASON, Consumer
 from broker.publisher import Publisher, PublishFailed
 from broker.settings import BrokerSettings
 from broker.topology import Topology, declare, delete
 from faults.connections import close_connections
 from hub.client import HubClient
+from mash.errors import Rejected
 from schemas.enums import PacketReason
 from tests.support import Stack, make_contact
 
@@ -71,6 +73,68 @@ async def test_poison_message_is_dead_lettered_after_the_delivery_limit(
         assert message.message_id == "p-1"
         assert message.headers["x-first-death-reason"] == "delivery_limit"
         assert attempts == settings.delivery_limit + 1
+
+
+class ContactTooOld(Rejected):
+    """A domain refusal as a handler would define one: a Rejected with its own reason."""
+
+
+class LooksLikeARefusal(Exception):
+    """Carries a ``reason`` but is no Rejected: the consumer must not take it for one."""
+
+    reason = "duck-typed"
+    detail = ""
+
+
+async def test_the_consumer_dead_letters_a_rejected_at_once_with_its_reason(
+    settings: BrokerSettings,
+) -> None:
+    topology = Topology(settings)
+    connection = await connect(settings, "test-rejected")
+    async with connection:
+        channel = await connection.channel()
+        await declare(channel, topology)
+        publisher = Publisher(connection)
+        attempts: dict[str, int] = {}
+
+        async def refuses(message: aio_pika.abc.AbstractIncomingMessage) -> None:
+            key = message.message_id or ""
+            attempts[key] = attempts.get(key, 0) + 1
+            if key == "old-1":
+                raise ContactTooOld("contact-too-old", "received 2019-01-01")
+            raise LooksLikeARefusal()
+
+        consumer = Consumer(
+            await connection.channel(),
+            publisher,
+            topology,
+            topology.command_queue,
+            refuses,
+            component="test",
+            retry_delay=0.05,
+        )
+        await consumer.start()
+        await publisher.publish(topology.commands, "command", b"old", message_id="old-1")
+        await publisher.publish(topology.commands, "command", b"duck", message_id="duck-1")
+
+        dead = await channel.get_queue(topology.command_queue + ".dead", ensure=False)
+        letters: dict[str, aio_pika.abc.AbstractIncomingMessage] = {}
+        for _ in range(100):
+            message = await dead.get(fail=False)
+            if message is not None:
+                await message.ack()
+                letters[message.message_id or ""] = message
+            if len(letters) == 2:
+                break
+            await asyncio.sleep(0.1)
+        rejected, duck = letters["old-1"], letters["duck-1"]
+        assert rejected.headers[REASON] == "contact-too-old"
+        assert rejected.headers[DETAIL] == "received 2019-01-01"
+        assert attempts["old-1"] == 1  # dead-lettered at once, never retried
+        # Anything else is retried until the queue's delivery limit stops it, reason-less.
+        assert REASON not in duck.headers
+        assert duck.headers["x-first-death-reason"] == "delivery_limit"
+        assert attempts["duck-1"] == settings.delivery_limit + 1
 
 
 async def test_publishing_to_a_key_no_queue_is_bound_to_is_an_error(

@@ -123,6 +123,31 @@ async def test_a_usage_error_is_one_line_too(args: tuple[str, ...], expected: st
     assert code == 2 and out == ""
 
 
+async def test_an_adapter_refuses_a_bad_head_start_setting_with_one_line() -> None:
+    # The adapters read MASH_RED_HEAD_START_S as the hub does (they ignored it before).
+    code, out, err = await run_mash("adapter", "police", env={"MASH_RED_HEAD_START_S": "-1"})
+    assert_one_clear_line(code, err, "MASH_RED_HEAD_START_S: Input should be greater than")
+    assert code == 2 and out == ""
+
+
+KEYRING_USERS = [
+    ("adapter", "police"),
+    ("contact", "submit", str(EXAMPLE / "green-school-attendance.json")),
+    ("contact", "rerate", "MASH-2026-000001", "red"),
+]
+
+
+@pytest.mark.parametrize("args", KEYRING_USERS, ids=[" ".join(c[:2]) for c in KEYRING_USERS])
+async def test_a_missing_key_registry_is_one_line_from_the_root_error(
+    args: tuple[str, ...], tmp_path: Path
+) -> None:
+    # No command catches KeyringError itself any more: mash's main says any MashError.
+    missing = tmp_path / "keyring.json"
+    code, out, err = await run_mash(*args, env={"MASH_KEYRING": str(missing)})
+    assert_one_clear_line(code, err, f"no key registry at {missing}")
+    assert code == 1 and out == ""
+
+
 async def test_a_keyring_setting_naming_a_fifo_is_refused_without_blocking(tmp_path: Path) -> None:
     fifo = tmp_path / "keyring.json"
     os.mkfifo(fifo)

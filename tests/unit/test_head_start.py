@@ -1,11 +1,20 @@
 """A Red contact's head start: routine work waits while it is in hand, and never longer than
-the limit."""
+the limit, which the hub and every adapter read from one setting."""
 
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
+import pytest
+
+from adapters.kit.service import AdapterService
 from broker.head_start import HeadStart
+from broker.settings import BrokerSettings, SettingsInvalid
+from hub.policy import BragPolicy
+from hub.service import HubService
+from hub.settings import HubSettings
+from tests.support import KnowsEveryone
 
 
 async def _waits(head_start: HeadStart, seconds: float = 0.05) -> bool:
@@ -79,3 +88,27 @@ async def _waits_for(head_start: HeadStart, ref: str, seconds: float = 0.05) -> 
     except TimeoutError:
         return True
     return False
+
+
+def test_the_hub_and_an_adapter_both_take_their_limit_from_the_one_setting(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("MASH_RED_HEAD_START_S", "0.5")
+    adapter = AdapterService(KnowsEveryone("police"), BrokerSettings())
+    hub = HubService(HubSettings(db_path=tmp_path / "hub.sqlite3", new_database=True), BragPolicy())
+    try:
+        assert adapter.head_start.limit == 0.5  # it was 5 s whatever the setting said
+        assert hub.head_start.limit == 0.5
+    finally:
+        hub.store.close()
+
+
+@pytest.mark.parametrize("value", ["-1", "3601", "nan", "soon"])
+def test_an_adapter_refuses_a_bad_head_start_with_one_line_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv("MASH_RED_HEAD_START_S", value)
+    with pytest.raises(SettingsInvalid) as refused:
+        BrokerSettings()  # what 'mash adapter' reads
+    assert str(refused.value).startswith("MASH_RED_HEAD_START_S: ")
+    assert "\n" not in str(refused.value)
