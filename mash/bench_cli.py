@@ -32,7 +32,6 @@ def bench(
 ) -> None:
     """Measure mash-hub against raw aio-pika and FastStream on the real broker, then
     priority, scale and per-message cost; print every figure with its target."""
-    from bench.processes import BenchError
     from bench.run import BenchOptions, run_bench
     from broker.logs import configure_logging
 
@@ -45,7 +44,7 @@ def bench(
 
     try:
         report = asyncio.run(run_bench(options, progress))
-    except (BenchError, OSError) as exc:
+    except OSError as exc:  # a BenchError goes on to mash's main, which says it
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
     typer.echo(report.to_json() if json_out else report.render())

@@ -166,7 +166,7 @@ def keys_export_holder(
     )
     try:
         written = export_holder(ring, holder, source, destination, remove=remove)
-    except (KeyringError, OSError) as exc:
+    except OSError as exc:  # a KeyringError goes on to mash's main, which says it
         raise _fail(str(exc)) from None
     for path in written:
         typer.echo(f"wrote {path}")
