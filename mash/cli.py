@@ -214,7 +214,7 @@ def hub(
     try:
         policy = BragPolicy.from_env()
         service = HubService(settings, policy)
-    except ValueError as exc:  # the BRAG policy's own checks (a MashError goes on to main)
+    except ValueError as exc:  # a bad BRAG window or calendar (other MashErrors: main says them)
         raise fail(str(exc)) from None
     _run(service.run_forever())
 
