@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck schemas-check rules-check promtool chromium asyncapi broker faults bench clean docker-check
+.PHONY: demo test quick-test lint typecheck schemas-check rules-check promtool chromium asyncapi broker faults bench clean docker-check
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -55,6 +55,11 @@ chromium:
 
 test: $(STAMP) test-broker promtool chromium lint typecheck schemas-check rules-check
 	$(BIN)/pytest -q
+
+# While developing: every test but the load and fault-injection ones (markers in
+# pyproject.toml); `make test` runs them all.
+quick-test: $(STAMP) test-broker chromium
+	$(BIN)/pytest -q -m "not load and not faults"
 
 # The images built and docker/compose.yaml run for real (root; installs docker.io, debootstrap
 # and docker-compose where missing, runs its own dockerd, leaves nothing behind). See the

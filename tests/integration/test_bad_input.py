@@ -21,7 +21,7 @@ from schemas.enums import Brag, HubEventKind
 from schemas.models import AgencyResponse, HubEvent
 from tests.support import Stack, make_contact, signed_publisher
 
-pytestmark = pytest.mark.broker
+pytestmark = [pytest.mark.broker, pytest.mark.load]
 
 BAD_MESSAGES = 10_000
 VALID_CONTACTS = 40

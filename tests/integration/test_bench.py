@@ -17,7 +17,7 @@ import pytest
 
 from broker.settings import BrokerSettings
 
-pytestmark = pytest.mark.broker
+pytestmark = [pytest.mark.broker, pytest.mark.load]
 
 THROUGHPUT = ["throughput.raw", "throughput.peer", "throughput.mash-hub"]
 LATENCY = [

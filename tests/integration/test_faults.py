@@ -13,7 +13,7 @@ import pytest
 from faults.scenarios import SCENARIOS, Scenario
 from faults.verdict import table
 
-pytestmark = pytest.mark.broker
+pytestmark = [pytest.mark.broker, pytest.mark.faults]
 
 CONTACTS = 30
 
