@@ -8,14 +8,20 @@ Three ways to authenticate, all from :class:`~broker.settings.BrokerSettings`:
 - ``amqps://host/`` with ``MASH_TLS_CA``, ``MASH_TLS_CERT`` and ``MASH_TLS_KEY`` and no password —
   mutual TLS with EXTERNAL authentication: the broker user is the certificate's common name,
   and no password exists to leak.
+
+On a RabbitMQ cluster ``MASH_AMQP_URL`` (or ``MASH_AMQP_URLS``) names every node,
+comma-separated. A connection starts at one node and each reconnection attempt goes to the next
+one (:class:`NodeRotatingConnection`), so a process follows the cluster when its node dies;
+the quorum queues it consumes and publishes to live on the surviving nodes.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import cache
 from pathlib import Path
 
@@ -34,6 +40,7 @@ __all__ = [
     "RETRY_MAX_S",
     "BrokerConfigError",
     "BrokerRefused",
+    "NodeRotatingConnection",
     "broker_user",
     "connect",
     "connection_url",
@@ -84,9 +91,10 @@ def broker_user(settings: BrokerSettings) -> str:
     return URL(settings.amqp_url).user or "guest"
 
 
-def connection_url(settings: BrokerSettings) -> URL:
+def connection_url(settings: BrokerSettings, node: str | None = None) -> URL:
+    """The URL to connect to ``node`` (by default the first broker) with, checked."""
     try:
-        url = URL(settings.amqp_url)
+        url = URL(node or settings.amqp_url)
         url.port  # noqa: B018 - a port that is not a number raises here
     except ValueError as exc:
         raise BrokerConfigError(f"MASH_AMQP_URL is not a URL: {exc}") from None
@@ -104,6 +112,52 @@ def connection_url(settings: BrokerSettings) -> URL:
         # connection's URL names the user the broker sees (the publisher stamps it as user_id).
         url = url.with_user(broker_user(settings)).update_query(auth="external")
     return url
+
+
+class NodeRotatingConnection(aio_pika.RobustConnection):
+    """A robust connection over the nodes of a cluster: the first attempt goes to the first
+    node given, and every later attempt (after a failed one, or after the connection to a node
+    was lost) to the next, round the list.
+
+    aio-pika's robust connection retries the one URL it was made with; every attempt starts by
+    clearing ``transport``, so that is where the next node is chosen (aio-pika 9 and 10 alike;
+    ``tests/integration/test_cluster.py`` proves it against a real cluster).
+    """
+
+    def __init__(self, nodes: Sequence[URL], **kwargs: object) -> None:
+        if not nodes:
+            raise ValueError("no broker node to connect to")
+        self._nodes = tuple(nodes)
+        self._turn = 0
+        self._clears = 0
+        super().__init__(self._nodes[0], **kwargs)  # type: ignore[arg-type]
+
+    @property
+    def url(self) -> URL:
+        return self._nodes[self._turn]
+
+    @url.setter
+    def url(self, value: URL) -> None:
+        for turn, node in enumerate(self._nodes):
+            if (node.host, node.port) == (value.host, value.port):
+                self._turn = turn
+                if node != value:  # update_secret: the new password holds for every node
+                    self._nodes = tuple(n.with_password(value.password) for n in self._nodes)
+                return
+        raise ValueError("not one of this connection's nodes")
+
+    @property  # type: ignore[override]
+    def transport(self) -> object:
+        return self._transport
+
+    @transport.setter
+    def transport(self, value: object) -> None:
+        if value is None:
+            # The first clear is the constructor's, the second the first attempt's.
+            self._clears += 1
+            if self._clears > 2:
+                self._turn = (self._turn + 1) % len(self._nodes)
+        self._transport = value
 
 
 def tls_context(settings: BrokerSettings) -> ssl.SSLContext | None:
@@ -159,19 +213,22 @@ def _failure(exc: BaseException, timeout: float) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def _watch(connection: AbstractRobustConnection, name: str, where: str) -> None:
+def _watch(connection: NodeRotatingConnection, name: str) -> None:
     """Connection losses and recoveries as one JSON event each (the client library's own
-    reconnection chatter is rate-limited by broker.logs)."""
+    reconnection chatter is rate-limited by broker.logs), naming the node of the moment."""
 
     def lost(_: object, exc: BaseException | None = None) -> None:
         if exc is None or isinstance(exc, asyncio.CancelledError):
             return  # closed by this process
         log.warning(
-            "broker_connection_lost", connection=name, broker=where, error=type(exc).__name__
+            "broker_connection_lost",
+            connection=name,
+            broker=_where(connection.url),
+            error=type(exc).__name__,
         )
 
     def back(*_: object) -> None:
-        log.info("broker_reconnected", connection=name, broker=where)
+        log.info("broker_reconnected", connection=name, broker=_where(connection.url))
 
     connection.close_callbacks.add(lost)
     connection.reconnect_callbacks.add(back)
@@ -200,9 +257,9 @@ async def connect(
     Later losses are retried in the background and logged as JSON events. A command-line
     client passes ``quiet``: it says the one line itself, and its stdout is its answer.
     """
-    url = connection_url(settings)
+    nodes = [connection_url(settings, node) for node in settings.brokers]
     context = tls_context(settings)
-    where, user = _where(url), broker_user(settings)
+    user = broker_user(settings)
     if quiet:
         # aiormq logs a failed connection itself, before we can say it in one line.
         for library in ("aiormq", "aio_pika"):
@@ -211,23 +268,34 @@ async def connect(
     delay, attempt = 1.0, 0
     while True:
         attempt += 1
+        # Each first attempt starts at the next node, so a dead first node costs one attempt.
+        start = (attempt - 1) % len(nodes)
+        url = nodes[start]
+        where = _where(url)
+        connection = NodeRotatingConnection(
+            nodes[start:] + nodes[:start],
+            ssl_context=context,
+            client_properties={"connection_name": f"{name}:{settings.prefix}"},
+            reconnect_interval=1.0,
+        )
         try:
-            connection = await asyncio.wait_for(
-                aio_pika.connect_robust(
-                    url,
-                    ssl_context=context,
-                    client_properties={"connection_name": f"{name}:{settings.prefix}"},
-                    reconnect_interval=1.0,
-                    timeout=timeout,  # each later reconnection too
-                ),
+            await asyncio.wait_for(
+                connection.connect(timeout=timeout),  # each later reconnection too
                 timeout + 1.0,
             )
         except (OSError, ssl.SSLError, TimeoutError, aio_pika.exceptions.AMQPError) as exc:
+            # Its own retry task must not outlive a failed first attempt.
+            with contextlib.suppress(Exception):
+                await connection.close()
             refusal = _refusal(exc, url, user)
             reason = refusal or _failure(exc, timeout)
-            if refusal is None and retry:
+            # Every node is tried once before a command-line client gives up, and before a
+            # service starts waiting between attempts.
+            next_node = attempt % len(nodes) != 0
+            if refusal is None and (retry or next_node):
                 if on_retry is not None:
                     on_retry(reason)
+                wait = 0.0 if next_node else delay
                 log.warning(
                     "broker_connect_retry",
                     connection=name,
@@ -235,10 +303,11 @@ async def connect(
                     user=user,
                     attempt=attempt,
                     reason=reason,
-                    retry_in_s=delay,
+                    retry_in_s=wait,
                 )
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, RETRY_MAX_S)
+                if not next_node:
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, RETRY_MAX_S)
                 continue
             if not quiet:
                 log.error(
@@ -250,8 +319,10 @@ async def connect(
                 )
             if refusal is not None:
                 raise BrokerRefused(f"broker refused {name}: {refusal}") from None
+            if len(nodes) > 1:
+                where = "any of " + ", ".join(_where(node) for node in nodes)
             raise BrokerRefused(f"cannot connect {name} to {where}: {reason}") from None
-        _watch(connection, name, where)
+        _watch(connection, name)
         if attempt > 1:
             log.info("broker_connected", connection=name, broker=where, attempts=attempt)
         return connection

@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pydantic
-from pydantic import Field, field_validator
+from pydantic import Field, PrivateAttr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from mash.errors import MashError
@@ -54,7 +54,8 @@ def _describe(exc: pydantic.ValidationError) -> str:
     field = str(first["loc"][0]) if first["loc"] else ""
     message = str(first["msg"]).removeprefix("Value error, ")
     more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-    return f"{_variable(field) if field else 'settings'}: {message}{more}"
+    # A check across fields names its variables itself.
+    return f"{_variable(field) + ': ' if field else ''}{message}{more}"
 
 
 def _check_url(value: str, schemes: tuple[str, str], example: str) -> str:
@@ -79,7 +80,15 @@ class BrokerSettings(BaseSettings):
     # An empty variable means "not set": compose files often export one that way.
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", env_ignore_empty=True)
 
+    # One broker, or the nodes of a cluster comma-separated (or in ``amqp_urls``): every
+    # connection starts at one of them and moves to the next when its node goes away. After
+    # validation ``amqp_url`` is the first node and :attr:`brokers` lists them all.
     amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"
+    amqp_urls: str = ""
+    # Replicas of each quorum queue (x-quorum-initial-group-size) on a cluster; 0 leaves it to
+    # the broker (every node it has at the time of declaring, up to its own limit).
+    quorum_group_size: int = Field(0, ge=0, le=99)
+    _brokers: tuple[str, ...] = PrivateAttr(default=())
     # Seconds one connection attempt may take, handshake included: a broker that accepts the
     # connection and never answers is a failure after this, never a hang.
     connect_timeout: float = Field(10.0, gt=0, le=300)
@@ -146,10 +155,44 @@ class BrokerSettings(BaseSettings):
             raise ValueError("use only letters, digits, '-' and '_' (no spaces), e.g. 'mash'")
         return value
 
-    @field_validator("amqp_url")
+    @field_validator("amqp_url", "amqp_urls")
     @classmethod
     def _broker_url(cls, value: str) -> str:
-        return _check_url(value, ("amqp", "amqps"), "amqp://user:password@host:5672/vhost")
+        nodes = [node.strip() for node in value.split(",") if node.strip()]
+        for node in nodes:
+            _check_url(node, ("amqp", "amqps"), "amqp://user:password@host:5672/vhost")
+        return ",".join(nodes)
+
+    @model_validator(mode="after")
+    def _one_cluster(self) -> BrokerSettings:
+        nodes = (self.amqp_urls or self.amqp_url).split(",")
+        first = urlsplit(nodes[0])
+        for node in nodes[1:]:
+            other = urlsplit(node)
+            # One cluster is one set of credentials, one scheme and one vhost; a node that
+            # differs is a typo that would only show when the first node fails.
+            if (other.scheme, other.username, other.password, other.path.strip("/")) != (
+                first.scheme,
+                first.username,
+                first.password,
+                first.path.strip("/"),
+            ):
+                field = "amqp_urls" if self.amqp_urls else "amqp_url"
+                raise ValueError(
+                    f"{_variable(field)}: every node must have the same scheme, user, password "
+                    "and vhost (only the host and port differ)"
+                )
+        self.amqp_url = nodes[0]
+        self._brokers = tuple(nodes)
+        return self
+
+    @property
+    def brokers(self) -> tuple[str, ...]:
+        """Every node's URL, the first (``amqp_url``) first."""
+        # A copy made with another amqp_url (model_copy(update=…)) is that one broker.
+        if not self._brokers or self._brokers[0] != self.amqp_url:
+            return (self.amqp_url,)
+        return self._brokers
 
     @field_validator("management_url")
     @classmethod

@@ -397,6 +397,12 @@ class Topology:
             for spec in specs
             if spec.dead_letter_queue
         ]
+        if self.settings.quorum_group_size:
+            # On a cluster: how many nodes hold each queue's replicas (a majority of them must
+            # be up for the queue to take messages).
+            for spec in specs + dead:
+                if spec.arguments.get("x-queue-type") == "quorum":
+                    spec.arguments["x-quorum-initial-group-size"] = self.settings.quorum_group_size
         return specs + dead
 
     def dead_letter_queues(self) -> list[str]:

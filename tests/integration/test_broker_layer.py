@@ -10,13 +10,15 @@ from collections.abc import AsyncIterator
 
 import aio_pika
 import pytest
+from yarl import URL
 
-from broker.connection import connect
+from broker.connection import BrokerRefused, NodeRotatingConnection, connect
 from broker.consumer import DETAIL, REASON, Consumer
 from broker.publisher import Publisher, PublishFailed
 from broker.settings import BrokerSettings
 from broker.topology import Topology, declare, delete
 from faults.connections import close_connections
+from faults.rabbit_node import free_port
 from hub.client import HubClient
 from mash.errors import Rejected
 from schemas.enums import PacketReason
@@ -167,3 +169,34 @@ async def test_hub_and_adapters_recover_after_their_connections_are_closed(
     packet = await watcher.next(timeout=30)
     assert packet.contact_ref == reply.contact_ref
     assert packet.reason is PacketReason.COMPLETE
+
+
+async def test_a_client_given_several_nodes_connects_to_one_that_answers(
+    settings: BrokerSettings,
+) -> None:
+    live = URL(settings.amqp_url)
+    dead = live.with_port(free_port())  # nobody listens there: a node that is down
+    nodes = BrokerSettings(amqp_url=f"{dead},{live}", prefix=settings.prefix)
+
+    connection = await connect(nodes, "test-nodes", quiet=True)
+    async with connection:
+        channel = await connection.channel()
+        await channel.declare_queue(exclusive=True)  # it works, on the live node
+        assert isinstance(connection, NodeRotatingConnection)
+        assert connection.url.port == live.port
+
+
+async def test_a_client_says_every_node_it_tried_when_none_answers(
+    settings: BrokerSettings,
+) -> None:
+    live = URL(settings.amqp_url)
+    ports = sorted({free_port(), free_port()})
+    nodes = BrokerSettings(
+        amqp_url=",".join(str(live.with_port(port)) for port in ports), prefix=settings.prefix
+    )
+
+    with pytest.raises(BrokerRefused) as refused:
+        await connect(nodes, "test-nodes", quiet=True)
+
+    assert all(f":{port}" in str(refused.value) for port in ports)
+    assert "any of" in str(refused.value) and "guest" not in str(refused.value)
