@@ -24,6 +24,7 @@ import contextlib
 import os
 import pwd
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -58,6 +59,19 @@ def free_port() -> int:
             return port
 
 
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A killed child of ours lingers as a zombie until reaped; it is not running.
+    with contextlib.suppress(OSError):
+        return " Z " not in Path(f"/proc/{pid}/stat").read_text()
+    return False
+
+
 def rabbitmq_available() -> str | None:
     """Why a private node cannot run here, or None when it can."""
     if shutil.which("rabbitmq-server") is None or shutil.which("rabbitmqctl") is None:
@@ -84,8 +98,13 @@ class RabbitNode:
         management: bool = False,
         name: str | None = None,
         start_timeout: float = 90.0,
+        cookie: str | None = None,
+        amqp_port: int | None = None,
     ) -> None:
         self.name = name or f"mashtest-{uuid.uuid4().hex[:8]}@localhost"
+        # A cookie of its own keeps a private cluster apart from the machine's node (which
+        # uses the machine's cookie) even though they share epmd.
+        self.cookie = cookie
         self.plugins = list(plugins)
         self.config = list(config)
         self.management_port: int | None = None
@@ -93,7 +112,7 @@ class RabbitNode:
             self.management_port = free_port()
             self.plugins.append("rabbitmq_management")
             self.config.append(f"management.tcp.port = {self.management_port}")
-        self.amqp_port: int | None = free_port() if tcp else None
+        self.amqp_port: int | None = (amqp_port or free_port()) if tcp else None
         self.dist_port = free_port()
         self.start_timeout = start_timeout
         self.start_seconds: float | None = None
@@ -131,6 +150,8 @@ class RabbitNode:
             # Without this the node would also read the machine node's advanced.config.
             RABBITMQ_ADVANCED_CONFIG_FILE=str(self.path("advanced.config")),
         )
+        if self.cookie:
+            env["RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS"] = f"-setcookie {self.cookie}"
         return env
 
     def start(self) -> None:
@@ -174,7 +195,8 @@ class RabbitNode:
 
     def ctl(self, *args: str, input: str | None = None, timeout: float = 60.0) -> str:
         """Run ``rabbitmqctl -n NODE ARGS`` and return its output; raise on failure."""
-        command = ["rabbitmqctl", "-q", "-n", self.name, *args]
+        cookie = ["--erlang-cookie", self.cookie] if self.cookie else []
+        command = ["rabbitmqctl", "-q", "-n", self.name, *cookie, *args]
         try:
             done = subprocess.run(
                 command, input=input, capture_output=True, text=True, timeout=timeout
@@ -201,6 +223,30 @@ class RabbitNode:
         self._started = False
         self.start()
         return time.monotonic() - began
+
+    def pid(self) -> int | None:
+        """The node's Erlang VM, while it runs."""
+        with contextlib.suppress(OSError, ValueError):
+            return int(self.path("rabbit.pid").read_text().strip())
+        return None
+
+    def kill(self) -> None:
+        """SIGKILL the node's VM, as a machine dying would; :meth:`start_again` brings it back
+        on the same ports and data."""
+        pid = self.pid()
+        if pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and _running(pid):
+                time.sleep(0.1)
+        self._started = False
+
+    def start_again(self) -> None:
+        """Start a stopped or killed node on its ports and data (its cluster takes it back)."""
+        with contextlib.suppress(OSError):
+            self.path("rabbit.pid").unlink()
+        self.start()
 
     def stop(self) -> None:
         try:
