@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from pathlib import Path
 
 import pytest
@@ -24,8 +24,7 @@ from hub.settings import HubSettings
 from mash.errors import MashError
 from schemas.enums import Brag, PacketReason
 from schemas.models import Contact
-from tests.conftest import Keys
-from tests.support import Stack, make_contact
+from tests.support import Keys, Stack, make_contact
 
 pytestmark = pytest.mark.faults
 
@@ -75,7 +74,9 @@ async def _submit(settings: HubSettings, contact: Contact) -> str:
     raise AssertionError(f"the hub never answered for {contact.contact_id}")
 
 
-async def _run_under(stack: Stack, fault: Callable[[], Awaitable[None]], half: int) -> None:
+async def _run_under(
+    stack: Stack, fault: Callable[[], Coroutine[None, None, None]], half: int
+) -> None:
     """Submit CONTACTS contacts, setting ``fault`` going (in the background) after the first
     ``half``; then every contact has exactly one complete packet and nothing else arrives."""
     await stack.hub()
