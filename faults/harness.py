@@ -17,6 +17,7 @@ from types import TracebackType
 import aio_pika
 from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
 
+from broker.connection import connect
 from broker.consumer import REASON, UNPARSEABLE_REASON
 from broker.keyring import Keyring, ensure_keys
 from broker.publisher import Publisher
@@ -74,6 +75,7 @@ class Harness:
         client_url: str | None = None,
         extra_env: dict[str, str] | None = None,
         agencies: tuple[str, ...] = DEFAULT_AGENCIES,
+        quorum_group_size: int = 0,
     ) -> None:
         self.fault = fault
         self.workdir = workdir / f"{fault}-{uuid.uuid4().hex[:6]}"
@@ -85,6 +87,7 @@ class Harness:
             amqp_url=amqp_url,
             prefix=self.prefix,
             agencies=agencies,
+            quorum_group_size=quorum_group_size,
             keyring=keys / "keyring.json",
             key_dir=keys / "private",
         )
@@ -97,6 +100,7 @@ class Harness:
             "MASH_DB_PATH": str(self.db_path),
             "MASH_KEYRING": str(self.settings.keyring),
             "MASH_KEY_DIR": str(self.settings.key_dir),
+            "MASH_QUORUM_GROUP_SIZE": str(quorum_group_size),
             **(extra_env or {}),
         }
         self.cluster = Cluster(self.workdir, env, agencies)
@@ -119,7 +123,8 @@ class Harness:
         ensure_keys(ring, self.settings.key_dir, ["hub", OPERATOR, *self.settings.agencies])
         ring.save()
         self._verifier = Verifier(ring)
-        self._connection = await aio_pika.connect_robust(self.settings.amqp_url)
+        # Through broker.connection, so on a cluster the harness follows the nodes too.
+        self._connection = await connect(self.settings, "fault-harness", retry=True)
         channel = await self._connection.channel()
         await declare(channel, self.topology)
         # A front door keeps trying while the broker is away, as this one does for a minute.
@@ -142,7 +147,7 @@ class Harness:
         if self._connection is not None:
             await self._connection.close()
         # A fresh connection: the harness's own may be mid-reconnect after a broker fault.
-        async with await aio_pika.connect(self.settings.amqp_url) as connection:
+        async with await connect(self.settings, "fault-harness-cleanup", quiet=True) as connection:
             await delete(connection, self.topology)
         if exc_type is None:
             shutil.rmtree(self.workdir, ignore_errors=True)

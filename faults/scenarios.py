@@ -19,6 +19,7 @@ from broker.settings import BrokerSettings
 from faults.connections import close_connections
 from faults.harness import Harness
 from faults.proxy import FaultyProxy
+from faults.rabbit_cluster import RabbitCluster
 from faults.rabbit_node import RabbitNode
 from faults.verdict import Verdict
 from schemas.enums import Brag
@@ -190,6 +191,48 @@ async def unparseable_headers(contacts: int, workdir: Path) -> Verdict:
         return replace(verdict, connection_losses=run.connection_losses())
 
 
+async def rabbit_leader_killed(contacts: int, workdir: Path) -> Verdict:
+    # Three private nodes; every process is given all three and each queue has a replica on
+    # each. The node leading the hub's contact queue dies by SIGKILL mid-load, comes back,
+    # and the node leading it then dies too.
+    with RabbitCluster() as cluster:
+        async with Harness(
+            "rabbit-leader-sigkill", workdir, amqp_url=cluster.amqp_urls, quorum_group_size=3
+        ) as run:
+            await run.cluster.start_all()
+            queue = run.topology.contact_queue("routine")
+
+            async def fault() -> None:
+                for _ in range(2):
+                    leader = await asyncio.to_thread(cluster.leader_of, "/", queue)
+                    await asyncio.to_thread(leader.kill)
+                    run.faults_injected += 1
+                    await asyncio.sleep(2.0)
+                    await asyncio.to_thread(leader.start_again)
+
+            await _during(run.submit(contacts), fault)
+            await run.settle()
+            return await run.verdict()
+
+
+async def rabbit_node_restarted(contacts: int, workdir: Path) -> Verdict:
+    # The node every process connects to first is stopped and started again mid-load, as an
+    # operator's rolling restart of the cluster would.
+    with RabbitCluster() as cluster:
+        async with Harness(
+            "rabbit-node-restart", workdir, amqp_url=cluster.amqp_urls, quorum_group_size=3
+        ) as run:
+            await run.cluster.start_all()
+
+            async def fault() -> None:
+                await asyncio.to_thread(cluster.nodes[0].restart)
+                run.faults_injected += 1
+
+            await _during(run.submit(contacts), fault)
+            await run.settle()
+            return await run.verdict()
+
+
 SCENARIOS: tuple[Scenario, ...] = (
     Scenario("broker-restart", broker_restarted, needs_own_broker=True),
     Scenario("connections-closed", connections_closed),
@@ -198,4 +241,6 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario("network-cut-stall", network_faults),
     Scenario("hub-down-deadline", hub_down_across_deadline),
     Scenario("unparseable-headers", unparseable_headers),
+    Scenario("rabbit-leader-sigkill", rabbit_leader_killed, needs_own_broker=True),
+    Scenario("rabbit-node-restart", rabbit_node_restarted, needs_own_broker=True),
 )
