@@ -50,6 +50,7 @@ __all__ = [
     "Lane",
     "QueueSpec",
     "Topology",
+    "TopologyConflict",
     "TopologyRefused",
     "declare",
     "delete",
@@ -416,6 +417,15 @@ class TopologyRefused(MashError, PermissionError):
     """The broker user may not declare the topology (a provisioned, least-privilege user)."""
 
 
+class TopologyConflict(MashError, ValueError):
+    """A queue exists with other arguments than the settings now give it; RabbitMQ never
+    changes a queue's arguments, so the setting must go back or the queue be declared anew."""
+
+
+# The settings that become queue arguments, which the broker compares on every declare.
+_QUEUE_SETTINGS = "MASH_DELIVERY_LIMIT, MASH_MAX_QUEUE_LENGTH or MASH_QUORUM_GROUP_SIZE"
+
+
 async def declare(channel: AbstractChannel, topology: Topology) -> None:
     """Declare every exchange, queue and binding; idempotent, so every process may run it.
 
@@ -423,10 +433,12 @@ async def declare(channel: AbstractChannel, topology: Topology) -> None:
     have no configure permission, and their processes run with ``MASH_DECLARE_TOPOLOGY=false``.
     """
     exchanges = {}
+    spec_name = ""
     try:
         for ex in topology.exchanges():
             exchanges[ex.name] = await channel.declare_exchange(ex.name, ex.kind, durable=True)
         for spec in topology.queues():
+            spec_name = spec.name
             queue = await channel.declare_queue(spec.name, durable=True, arguments=spec.arguments)
             for exchange, key in spec.bindings:
                 await queue.bind(exchanges[exchange], routing_key=key)
@@ -435,6 +447,13 @@ async def declare(channel: AbstractChannel, topology: Topology) -> None:
             f"this broker user may not declare the topology ({exc});"
             " with provisioned users set MASH_DECLARE_TOPOLOGY=false"
             " (the topology comes from 'mash broker provision')"
+        ) from None
+    except aiormq.exceptions.ChannelPreconditionFailed as exc:
+        reason = str(exc.args[0] if exc.args else exc).splitlines()[0]
+        raise TopologyConflict(
+            f"queue {spec_name} exists with other arguments than these settings give it"
+            f" ({reason}): {_QUEUE_SETTINGS} changed after the queues were declared;"
+            " set it back, or drain and delete the queue so it is declared anew"
         ) from None
 
 

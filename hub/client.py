@@ -51,7 +51,17 @@ class HubClient:
     async def __aenter__(self) -> HubClient:
         # One bounded attempt; the command says a refusal in one line itself.
         self._connection = await connect(self.settings, self.name, quiet=True)
-        channel = await self._connection.channel()
+        try:
+            await self._open(self._connection)
+        except BaseException:
+            # The command says why in one line; a connection left open would add the
+            # client library's own traceback to it at exit.
+            await self._connection.close()
+            raise
+        return self
+
+    async def _open(self, connection: AbstractRobustConnection) -> None:
+        channel = await connection.channel()
         if self.settings.declare_topology:
             await declare(channel, self.topology)
         queue = await channel.declare_queue(
@@ -62,11 +72,10 @@ class HubClient:
         self._reply_queue = queue.name
         await queue.consume(self._on_reply, no_ack=True)
         self._publisher = Publisher(
-            self._connection,
+            connection,
             signer=self.credentials.signer,
             attempts=self.settings.publish_attempts,
         )
-        return self
 
     async def __aexit__(
         self,

@@ -143,6 +143,19 @@ class HubService:
         assert self._publisher is not None, "the hub has not started"
         return self._publisher
 
+    async def _abandon_start(self) -> None:
+        """Undo a start refused after connecting, leaving nothing open behind the one line
+        the command prints (an open connection adds the client library's traceback at exit)."""
+        if self._connection is not None:
+            with contextlib.suppress(Exception):
+                await self._connection.close()
+        if self.store.created:
+            self.store.discard()  # created a moment ago, and refused: leave no trace
+        else:
+            self.store.close()
+        self._db_lock.release()
+        await self.monitoring.stop()
+
     async def start(self) -> None:
         # Health and readiness answer from the first moment, with the reason while starting.
         await self.monitoring.serve_starting("connecting to the broker")
@@ -156,8 +169,13 @@ class HubService:
         self.monitoring.waiting("starting consumers")
         self.monitoring.watch(self._connection)
         if self.settings.declare_topology:
-            async with self._connection.channel() as channel:
+            try:
+                channel = await self._connection.channel()
                 await declare(channel, self.topology)
+                await channel.close()
+            except BaseException:  # e.g. TopologyConflict: said in one line by the command
+                await self._abandon_start()
+                raise
         # A channel per outbox lane: the broker handles a channel's publishes in order, so a
         # Red packet must not share one with thousands of routine messages awaiting confirms.
         self._lane_publishers = {
@@ -174,12 +192,7 @@ class HubService:
         try:
             await self.instance.claim(self._connection, self._publisher)
         except InstanceRefused:
-            await self._connection.close()
-            if self.store.created:
-                self.store.discard()  # created a moment ago, and refused: leave no trace
-            else:
-                self.store.close()
-            self._db_lock.release()
+            await self._abandon_start()
             raise
         # What a crash left in the outbox goes out first: the relay starts before any consumer.
         self._tasks = [

@@ -22,6 +22,7 @@ This module imports nothing, so any package may import it without a cycle, and
     ├── BrokerUnreachable             ops.connection   ConnectionError
     ├── ConsumeRefused                broker.consumer  PermissionError
     ├── TopologyRefused               broker.topology  PermissionError
+    ├── TopologyConflict              broker.topology  ValueError
     ├── PublishFailed                 broker.publisher RuntimeError
     │   └── PublishRefused            broker.publisher
     ├── ProvisionError                broker.provision RuntimeError

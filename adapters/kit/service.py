@@ -122,8 +122,13 @@ class AdapterService:
             waiting("starting consumers")
         connection.reconnect_callbacks.add(lambda *_: self.metrics.reconnects.inc())
         if self.settings.declare_topology:  # else the consumers check their queues exist
-            async with self._connection.channel() as channel:
+            try:
+                channel = await self._connection.channel()
                 await declare(channel, self.topology)
+                await channel.close()
+            except BaseException:  # e.g. TopologyConflict: said in one line by the command
+                await self.stop()
+                raise
         # A channel per lane: the broker handles a channel's publishes in order, so a Red
         # answer must not queue behind the routine answers awaiting their confirms.
         self._publishers = {

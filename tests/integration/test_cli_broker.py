@@ -13,8 +13,10 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import aio_pika
 import pytest
 
+from broker.topology import Topology, declare
 from hub.settings import HubSettings
 from tests.integration.test_metrics_and_health import SilentBroker
 from tests.ops_support import cli_env, free_port, mash_cli
@@ -109,3 +111,34 @@ async def _one_line(
     else:
         [line] = err.splitlines()
     assert says in line, line
+
+
+@pytest.mark.parametrize(
+    "command",
+    [COMMANDS["submit"], ["hub", "--new"], ["adapter", "police"], ["console"]],
+    ids=["submit", "hub", "adapter", "console"],
+)
+async def test_a_queue_setting_changed_after_the_queues_exist_is_one_line_naming_the_queue(
+    hub_settings: HubSettings, command: list[str]
+) -> None:
+    # RabbitMQ refuses to declare a queue again with other arguments (PRECONDITION_FAILED):
+    # MASH_DELIVERY_LIMIT, MASH_MAX_QUEUE_LENGTH or MASH_QUORUM_GROUP_SIZE changed on a running
+    # deployment. The command must say so, not print the client library's traceback.
+    env = cli_env(
+        hub_settings,
+        MASH_KEYRING=str(hub_settings.keyring),
+        MASH_KEY_DIR=str(hub_settings.key_dir),
+    )
+    async with await aio_pika.connect(hub_settings.amqp_url) as connection:
+        await declare(await connection.channel(), Topology(hub_settings))  # as it was
+
+    hub_settings.db_path.parent.mkdir(parents=True, exist_ok=True)
+    code, out, err = await asyncio.wait_for(
+        mash_cli(*command, env={**env, "MASH_DELIVERY_LIMIT": "7"}), 60
+    )
+
+    assert code != 0
+    assert "Traceback" not in err + out
+    [line] = err.splitlines()
+    assert "x-delivery-limit" in line and f"{hub_settings.prefix}." in line
+    assert "MASH_DELIVERY_LIMIT" in line
