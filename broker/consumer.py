@@ -182,7 +182,8 @@ class Consumer:
         delay = self.retry_delay
         while True:
             try:
-                await self.handler(message)
+                with tracing.span("handle", {"messaging.destination.name": self.queue}):
+                    await self.handler(message)
                 return
             except self.transient as exc:
                 if self.channel.is_closed:
@@ -206,11 +207,13 @@ class Consumer:
             self._observe(message, outcome, started)
             return
         # One task per delivery, so the trace and log context stay with this message.
-        trace = tracing.from_headers(message.headers) or tracing.TraceContext.new()
-        tracing.use(trace)
-        structlog.contextvars.bind_contextvars(
-            message_id=message.message_id, trace_id=trace.trace_id, queue=self.queue
-        )
+        with tracing.consuming(message.headers, self.queue, message.message_id):
+            structlog.contextvars.bind_contextvars(
+                message_id=message.message_id, trace_id=tracing.trace_id(), queue=self.queue
+            )
+            await self._process(message)
+
+    async def _process(self, message: AbstractIncomingMessage) -> None:
         started = time.perf_counter()
         try:
             await self._take_turn(message)

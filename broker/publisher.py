@@ -131,10 +131,38 @@ class Publisher:
         """``sign=False`` forwards a message that keeps its original sender's signature
         (a dead letter, a replay)."""
         all_headers = dict(headers or {})
-        trace = tracing.current()
-        if trace is not None and tracing.TRACEPARENT not in all_headers:
-            # Sent while handling a message: the same trace, one hop on.
-            all_headers.update(trace.child().headers())
+        with tracing.publishing(all_headers, exchange, routing_key, message_id):
+            await self._publish(
+                body,
+                all_headers,
+                exchange,
+                routing_key,
+                message_id=message_id,
+                type_=type_,
+                correlation_id=correlation_id,
+                reply_to=reply_to,
+                persistent=persistent,
+                user_id=user_id,
+                attempts=attempts,
+                sign=sign,
+            )
+
+    async def _publish(
+        self,
+        body: bytes,
+        all_headers: dict[str, Any],
+        exchange: str,
+        routing_key: str,
+        *,
+        message_id: str,
+        type_: str | None,
+        correlation_id: str | None,
+        reply_to: str | None,
+        persistent: bool,
+        user_id: str | None,
+        attempts: int | None,
+        sign: bool,
+    ) -> None:
         if sign and self.signer is not None:
             all_headers.update(self.signer.headers(message_id, type_ or "", body))
         message = aio_pika.Message(

@@ -143,9 +143,8 @@ class Correlator:
         )
 
     def _headers(self, ref: str | None, model: AvroModel) -> dict[str, str]:
-        # Every message sent for a contact carries the contact's trace, one hop on.
-        trace = tracing.TraceContext.parse(self.store.traceparent(ref)) if ref else None
-        headers = trace.child().headers() if trace else {}
+        # Every message sent for a contact continues the contact's trace (telemetry.tracing).
+        headers: dict[str, str] = tracing.headers_for(self.store.traceparent(ref)) if ref else {}
         agency = getattr(model, "agency", None)
         if isinstance(agency, str):
             headers[AGENCY_HEADER] = agency
@@ -302,7 +301,7 @@ class Correlator:
                 brag=contact.brag,
                 deadline=deadline,
                 body=encode(stored),
-                traceparent=(tracing.current() or tracing.TraceContext.new()).header,
+                traceparent=tracing.traceparent(),
             )
             self.store.add_contact_subjects(db, ref, subject_keys(stored))
             audit.append(

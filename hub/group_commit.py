@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from hub.store import HubStore
+from telemetry import tracing
 
 __all__ = ["GroupCommit"]
 
@@ -66,10 +67,13 @@ class GroupCommit:
         Urgent decisions (Red work) go into the next commit ahead of every routine one, so a
         Red answer never waits for a backlog of routine deliveries the hub has prefetched.
         """
-        decision = _Decision(work)
-        (self._urgent if urgent else self._routine).append(decision)
-        self._wake.set()
-        result: T = await decision.done
+        # From hand-in to commit: how long a delivery's decision waited for its batch, in the
+        # delivery's trace. The decision runs with this span current (its context is copied).
+        with tracing.span("hub.commit", {"mash.urgent": urgent}):
+            decision = _Decision(work)
+            (self._urgent if urgent else self._routine).append(decision)
+            self._wake.set()
+            result: T = await decision.done
         return result
 
     async def _run(self) -> None:

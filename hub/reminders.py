@@ -23,7 +23,7 @@ import structlog
 
 from schemas.enums import Brag, HubEventKind
 from schemas.models import RequestReminder
-from telemetry.tracing import TraceContext
+from telemetry.tracing import trace_id_of
 
 if TYPE_CHECKING:
     from hub.correlator import Correlator
@@ -107,11 +107,10 @@ class Reminders:
                         deadline=contact.deadline.isoformat(),
                     )
             if agencies:
-                trace = TraceContext.parse(store.traceparent(contact.ref))
                 log.info(
                     "reminder_sent",
                     ref=contact.ref,
-                    trace_id=trace.trace_id if trace else None,
+                    trace_id=trace_id_of(store.traceparent(contact.ref)),
                     brag=contact.brag.value,
                     agencies=agencies,
                     fraction=reminder.fraction,

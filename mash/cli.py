@@ -203,10 +203,12 @@ def hub(
     """
     from broker.logs import configure_logging
     from hub.policy import BragPolicy
+    from telemetry.otel import configure_tracing
     from hub.service import HubService
     from hub.settings import HubSettings
 
     configure_logging(json=log_format == "json")
+    configure_tracing("mash-hub")
     overrides: dict[str, Any] = {"new_database": True} if new else {}
     if db is not None:
         overrides["db_path"] = db
@@ -265,8 +267,10 @@ def _adapter_runner(agency: str) -> None:
         from adapters.kit.service import AdapterService
         from broker.logs import configure_logging
         from broker.settings import BrokerSettings
+        from telemetry.otel import configure_tracing
 
         configure_logging(json=log_format == "json")
+        configure_tracing(f"mash-adapter-{agency}")
         records = _load_records(agency, data, source, config)
         service = AdapterService(records, BrokerSettings(), answer_delay=answer_delay)
         _run(service.run_forever())
@@ -393,7 +397,10 @@ def contact_submit(
     from hub.client import HubClient, HubDidNotAnswer
     from hub.intake import load_contact_file
 
+    from telemetry.otel import configure_tracing
+
     contact = load_contact_file(file)  # a bad file is a ContactFileError: main says it, exit 2
+    configure_tracing("mash-cli")  # the contact's trace starts here, at its sending
     client = HubClient(BrokerSettings())
 
     async def submit() -> None:

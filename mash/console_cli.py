@@ -49,8 +49,10 @@ def serve(
     from console.app import create_app
     from console.feed import check_broker
     from console.settings import ConsoleSettings
+    from telemetry.otel import configure_tracing
 
     configure_logging(json=True)
+    configure_tracing("mash-console")
     try:
         settings = ConsoleSettings()
     except SettingsInvalid as exc:

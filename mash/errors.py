@@ -23,6 +23,7 @@ This module imports nothing, so any package may import it without a cycle, and
     ├── ConsumeRefused                broker.consumer  PermissionError
     ├── TopologyRefused               broker.topology  PermissionError
     ├── TopologyConflict              broker.topology  ValueError
+    ├── TracingSettingsInvalid        telemetry.otel   ValueError   (exit code 2)
     ├── PublishFailed                 broker.publisher RuntimeError
     │   └── PublishRefused            broker.publisher
     ├── ProvisionError                broker.provision RuntimeError

@@ -198,8 +198,10 @@ def restricted_receive(
     (MASH_RESTRICTED_STORE), each acked only once it is written."""
     from broker.logs import configure_logging
     from restricted.keeper import Keeper, KeeperSettings
+    from telemetry.otel import configure_tracing
 
     configure_logging(json=log_format == "json")
+    configure_tracing("mash-restricted")
     try:
         keeper = Keeper(KeeperSettings())
     except MashError as exc:  # its keys, its store or its TLS settings

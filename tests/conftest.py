@@ -18,6 +18,7 @@ from broker.signing import OPERATOR
 from broker.topology import Topology, delete
 from faults.rabbit_node import RabbitNode, rabbitmq_available
 from hub.settings import HubSettings
+from telemetry.otel import configure_tracing
 from tests.broker import TestBroker, find_test_broker
 from tests.support import Keys, Stack
 
@@ -29,6 +30,9 @@ _NEEDS_BROKER = ("integration", "contract")
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    # Most tests run the hub and adapters in this process: record their spans (nothing is
+    # exported) so that trace ids exist, as in every `mash` process (telemetry.otel).
+    configure_tracing("mash-tests")
     found = find_test_broker(os.environ)
     config.stash[_BROKER] = found
     if found.url is not None:

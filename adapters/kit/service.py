@@ -41,6 +41,7 @@ from schemas.models import (
     RestrictedEnvelope,
     RestrictedFindings,
 )
+from telemetry import tracing
 from telemetry.metrics import AGENCY_HEADER, Metrics
 from telemetry.server import OpsServer, broker_connected, consumers_attached, serve_starting
 
@@ -261,7 +262,11 @@ class AdapterService:
             await asyncio.sleep(self.answer_delay)
         # The lookup may wait on the agency's database (adapters.kit.sources.sql): off the
         # event loop, so heartbeats and the other lane's requests go on meanwhile.
-        lookup = await asyncio.to_thread(self.agency.lookup, request)
+        with tracing.span(
+            "lookup", {"mash.agency": self.agency.name, "mash.brag": request.brag.value}
+        ) as span:
+            lookup = await asyncio.to_thread(self.agency.lookup, request)
+            span.set_attribute("mash.known", lookup.known)
         try:
             response = self.answer(request, lookup)
         except ValidationError as exc:

@@ -1,4 +1,4 @@
-"""Pure parts of the operator tooling: trace context, report arithmetic, periods, durations,
+"""Pure parts of the operator tooling: report arithmetic, periods, durations,
 where the management API is, and the hub database's upgrade in place."""
 
 from __future__ import annotations
@@ -14,41 +14,8 @@ from hub.views import Exchange
 from ops.report import parse_since, percentile, summarise
 from ops.status import span
 from schemas.enums import Brag
-from telemetry.tracing import TraceContext
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
-
-
-def test_a_traceparent_round_trips_and_a_child_keeps_the_trace() -> None:
-    header = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
-    context = TraceContext.parse(header)
-    assert context is not None and context.header == header
-    child = context.child()
-    assert (child.trace_id, child.flags) == (context.trace_id, "01")
-    assert child.span_id != context.span_id
-    assert TraceContext.parse(header.encode()) == context
-
-
-@pytest.mark.parametrize(
-    "value",
-    [
-        None,
-        "",
-        "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",  # unknown version
-        "00-00000000000000000000000000000000-00f067aa0ba902b7-01",  # all-zero trace id
-        "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",  # all-zero span id
-        "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",  # upper case
-        "garbage",
-    ],
-)
-def test_an_invalid_traceparent_is_ignored(value: object) -> None:
-    assert TraceContext.parse(value) is None
-
-
-def test_new_traces_are_valid_and_distinct() -> None:
-    first, second = TraceContext.new(), TraceContext.new()
-    assert TraceContext.parse(first.header) == first
-    assert first.trace_id != second.trace_id
 
 
 def test_percentiles_interpolate_between_closest_ranks() -> None:
