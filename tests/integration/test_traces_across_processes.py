@@ -2,7 +2,8 @@
 `mash contact submit`, the hub and the four adapters, each a real process writing its spans
 to a file of its own (MASH_TRACE_FILE, telemetry.otel). Every span's parent is in the trace,
 each adapter's consume span is the child of a hub publish span (the header crossed the
-broker), and no span carries the contact's reference or the child's name."""
+broker), and no span carries the contact's reference or the child's name. The standard
+OTEL_EXPORTER_OTLP_ENDPOINT sends them to a collector (a stand-in one here)."""
 
 from __future__ import annotations
 
@@ -10,19 +11,44 @@ import asyncio
 import json
 import re
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import web
 
 from faults.harness import Harness
-from tests.ops_support import mash_cli
+from tests.ops_support import free_port, mash_cli
 
 pytestmark = pytest.mark.broker
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "contacts"
 CONTACT = EXAMPLE / "amber-baby-domestic-abuse-police.json"
 AGENCIES = ("police", "health", "education", "housing")
+
+
+@asynccontextmanager
+async def _collector() -> AsyncIterator[tuple[str, list[tuple[str, str]]]]:
+    """A stand-in OpenTelemetry collector: records each OTLP/HTTP request it receives."""
+    received: list[tuple[str, str]] = []
+
+    async def take(request: web.Request) -> web.Response:
+        await request.read()
+        received.append((request.path, request.content_type))
+        return web.Response(status=200)
+
+    app = web.Application()
+    app.router.add_post("/{tail:.*}", take)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        yield f"http://127.0.0.1:{port}", received
+    finally:
+        await runner.cleanup()
 
 
 def _spans(folder: Path) -> list[dict[str, Any]]:
@@ -42,12 +68,20 @@ async def test_one_contact_is_one_trace_across_the_submitter_the_hub_and_four_ad
             run.cluster.start(name, {"MASH_TRACE_FILE": str(traces / f"{name}.jsonl")})
         for name in ("hub", *AGENCIES):
             await run.cluster.wait_ready(name, 1)
-        code, out, err = await mash_cli(
-            "contact",
-            "submit",
-            str(CONTACT),
-            env={**run.cluster.env, "MASH_TRACE_FILE": str(traces / "submit.jsonl")},
-        )
+        async with _collector() as (endpoint, received):
+            code, out, err = await mash_cli(
+                "contact",
+                "submit",
+                str(CONTACT),
+                env={
+                    **run.cluster.env,
+                    "MASH_TRACE_FILE": str(traces / "submit.jsonl"),
+                    "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint,
+                },
+            )
+        # The standard variable switches the OTLP exporter on: the spans were posted.
+        assert [path for path, _ in received] == ["/v1/traces"]
+        assert received[0][1].startswith("application/x-protobuf")
         assert code == 0, err
         found = re.search(r"MASH-\d{4}-\d+", out)
         assert found is not None, out
