@@ -95,6 +95,7 @@ def build_open_contacts(path: Path, count: int, now: datetime | None = None) -> 
                     brag=stored.brag,
                     deadline=deadline,
                     body=encode(stored),
+                    referrer_kind=stored.referrer.kind.value,
                 )
                 audit.append(
                     db,

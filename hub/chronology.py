@@ -28,9 +28,8 @@ from zoneinfo import ZoneInfo
 
 from adapters.kit.matching import normalise_name, same_name
 from hub.allocation import social_care_findings
-from hub.decisions import decided_outcome
+from hub.decisions import decided_outcomes
 from hub.store import ContactRow, HubStore, SubjectKeys
-from schemas.codec import decode
 from schemas.enums import AllocationRole, SubjectRole
 from schemas.models import AgencyResponse, ChronologyEntry, Contact
 
@@ -103,15 +102,16 @@ def _hub_entries(
             seen.add(earlier.ref)
             found.append((earlier.ref, child.subject_id))
     kept = found[-MAX_HUB_ENTRIES:]
+    refs = [ref for ref, _ in kept]
+    shown, decided = store.earlier_contacts(refs), decided_outcomes(store, refs)
     entries: list[ChronologyEntry] = []
     for ref, subject_id in kept:
-        other = store.contact(ref)
+        other = shown.get(ref)
         if other is None:
             continue
-        referrer = decode(other.body, Contact).referrer
         # The MASH's decision is the contact's outcome; until then, what the hub did with it.
         outcome = (
-            decided_outcome(store, other.ref)
+            decided.get(other.ref)
             or _ROUTED.get(other.routed_to or "")
             or _STATES.get(other.state, other.state)
         )
@@ -119,7 +119,7 @@ def _hub_entries(
             ChronologyEntry(
                 on=other.received_at.astimezone(_UK).date(),
                 recorded_by=HUB_SOURCE,
-                source=referrer.kind.value.lower(),
+                source=other.referrer_kind.lower(),
                 subject_id=subject_id,
                 brag=other.brag,
                 outcome=outcome,

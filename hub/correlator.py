@@ -301,6 +301,7 @@ class Correlator:
                 brag=contact.brag,
                 deadline=deadline,
                 body=encode(stored),
+                referrer_kind=stored.referrer.kind.value,
                 traceparent=tracing.traceparent(),
             )
             self.store.add_contact_subjects(db, ref, subject_keys(stored))

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import sqlite3
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -55,6 +56,7 @@ __all__ = [
     "DecisionRow",
     "decide",
     "decided_outcome",
+    "decided_outcomes",
     "decision_for",
     "ensure_schema",
     "rating_history",
@@ -131,6 +133,17 @@ def decided_outcome(store: HubStore, ref: str) -> str | None:
     """What a chronology says became of a decided contact, or None while undecided."""
     found = decision_for(store, ref)
     return None if found is None else f"decided: {DECISION_LABELS[found.decision]}"
+
+
+def decided_outcomes(store: HubStore, refs: Sequence[str]) -> dict[str, str]:
+    """:func:`decided_outcome` of many contacts in one query (a chronology's)."""
+    if not refs or not _has_tables(store):
+        return {}
+    rows = store.connection.execute(
+        f"SELECT ref, decision FROM decisions WHERE ref IN ({','.join('?' * len(refs))})",
+        tuple(refs),
+    )
+    return {ref: f"decided: {DECISION_LABELS[Decision(decision)]}" for ref, decision in rows}
 
 
 def record_rationale(

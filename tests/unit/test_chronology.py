@@ -101,6 +101,7 @@ def test_a_schema_2_database_indexes_the_children_of_its_earlier_contacts(
             brag=Brag.GREEN,
             deadline=received + timedelta(days=3),
             body=encode(contact),
+            referrer_kind=contact.referrer.kind.value,
         )
     store.close()
     # Take the database back to schema 2: no subjects table, no routing column.
@@ -114,7 +115,7 @@ def test_a_schema_2_database_indexes_the_children_of_its_earlier_contacts(
     store = HubStore(path)
 
     version = store.db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-    assert int(version[0]) == SCHEMA_VERSION == 3
+    assert int(version[0]) == SCHEMA_VERSION == 4
     later = make_contact()
     with store.transaction() as db:
         store.add_contact(
@@ -127,11 +128,39 @@ def test_a_schema_2_database_indexes_the_children_of_its_earlier_contacts(
             brag=Brag.AMBER,
             deadline=received + timedelta(days=10),
             body=encode(later),
+            referrer_kind=later.referrer.kind.value,
         )
     [keys] = subject_keys(later)
     assert [e.ref for e in store.earlier_subjects("MASH-2026-000002", keys)] == ["MASH-2026-000001"]
     stored = store.contact("MASH-2026-000001")
     assert stored is not None and stored.routed_to is None
+    store.close()
+
+
+def test_a_schema_3_database_learns_who_referred_each_contact_and_its_chronology_says(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "hub.sqlite3"
+    store = HubStore(path)
+    earlier, later = make_contact(), make_contact()
+    received = datetime(2026, 11, 2, 10, tzinfo=UTC)
+    _store_contact(store, 1, earlier, received)
+    store.close()
+    # Back to schema 3: the referrer's kind was only inside the stored contact.
+    db = sqlite3.connect(path)
+    db.execute("ALTER TABLE contacts DROP COLUMN referrer_kind")
+    db.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
+    db.commit()
+    db.close()
+
+    store = HubStore(path)
+    _store_contact(store, 2, later, received)
+    second = store.contact("MASH-2026-000002")
+    assert second is not None
+    [entry] = chronology(store, second, later, [])[0]
+
+    assert (entry.contact_ref, entry.source) == ("MASH-2026-000001", "school")
+    assert earlier.referrer.kind.value == "SCHOOL"
     store.close()
 
 
@@ -202,5 +231,6 @@ def _store_contact(store: HubStore, seq: int, contact: Contact, received: dateti
             brag=Brag.GREEN,
             deadline=received + timedelta(days=seq + 3),
             body=encode(contact),
+            referrer_kind=contact.referrer.kind.value,
         )
         store.add_contact_subjects(db, f"MASH-2026-{seq:06d}", subject_keys(contact))

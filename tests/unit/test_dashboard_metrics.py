@@ -171,6 +171,7 @@ def _contact(
             brag=brag,
             deadline=NOW + deadline,
             body=b"",
+            referrer_kind="SCHOOL",
         )
         for agency, answered in agencies.items():
             request_id = uuid.uuid4().hex

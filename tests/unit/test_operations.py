@@ -103,7 +103,7 @@ def test_a_schema_1_database_is_upgraded_in_place(tmp_path: Path) -> None:
     store = HubStore(path)
 
     version = store.db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-    assert int(version[0]) == SCHEMA_VERSION == 3
+    assert int(version[0]) == SCHEMA_VERSION == 4
     columns = {r[1] for r in store.db.execute("PRAGMA table_info(requests)")}
     assert {"sent_brag", "brag", "deadline", "outcome"} <= columns
     assert store.next_reminder() is None
