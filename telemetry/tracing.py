@@ -91,7 +91,9 @@ def headers_for(stored: str | None) -> dict[str, str]:
 
 
 @contextmanager
-def span(name: str, attributes: Mapping[str, str | int | float | bool] | None = None) -> Iterator[Span]:
+def span(
+    name: str, attributes: Mapping[str, str | int | float | bool] | None = None
+) -> Iterator[Span]:
     """An internal span under the current one (``handle``, ``lookup``, ``hub.commit``)."""
     with _tracer().start_as_current_span(name, attributes=dict(attributes or {})) as current:
         yield current
