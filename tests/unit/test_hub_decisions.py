@@ -22,6 +22,7 @@ from schemas.codec import decode
 from schemas.enums import Brag, CommandAction, PacketReason, ResponseOutcome
 from schemas.models import (
     AgencyResponse,
+    AvroModel,
     Contact,
     ContactCommand,
     InformationRequest,
@@ -70,7 +71,7 @@ def _sent(hub: Correlator) -> list[tuple[str, str, object]]:
     """Take the outbox as the relay would: (exchange, routing key, decoded message)."""
     rows = hub.store.outbox(limit=10_000)
     hub.store.outbox_done([r.id for r in rows])
-    models = {
+    models: dict[str, type[AvroModel]] = {
         InformationRequest.avro_name: InformationRequest,
         ScreeningPacket.avro_name: ScreeningPacket,
     }
