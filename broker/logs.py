@@ -19,6 +19,8 @@ import time
 
 import structlog
 
+from telemetry import tracing
+
 __all__ = ["REPEAT_WINDOW_S", "LibraryLogs", "configure_logging"]
 
 REPEAT_WINDOW_S = 30.0
@@ -57,6 +59,18 @@ class LibraryLogs(logging.Handler):
             self.handleError(record)
 
 
+def _add_trace_id(
+    _: object, __: str, event: structlog.types.EventDict
+) -> structlog.types.EventDict:
+    """The current span's trace id on every line logged inside one (a handler binds its own;
+    the outbox relay, the deadline clock and reminders run inside spans of their own)."""
+    if "trace_id" not in event:
+        found = tracing.trace_id()
+        if found is not None:
+            event["trace_id"] = found
+    return event
+
+
 def configure_logging(*, json: bool = True, level: str = "INFO") -> None:
     renderer: structlog.types.Processor = (
         structlog.processors.JSONRenderer()
@@ -66,6 +80,7 @@ def configure_logging(*, json: bool = True, level: str = "INFO") -> None:
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
+            _add_trace_id,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             renderer,

@@ -203,9 +203,9 @@ def hub(
     """
     from broker.logs import configure_logging
     from hub.policy import BragPolicy
-    from telemetry.otel import configure_tracing
     from hub.service import HubService
     from hub.settings import HubSettings
+    from telemetry.otel import configure_tracing
 
     configure_logging(json=log_format == "json")
     configure_tracing("mash-hub")
@@ -396,7 +396,6 @@ def contact_submit(
     from broker.settings import BrokerSettings
     from hub.client import HubClient, HubDidNotAnswer
     from hub.intake import load_contact_file
-
     from telemetry.otel import configure_tracing
 
     contact = load_contact_file(file)  # a bad file is a ContactFileError: main says it, exit 2

@@ -120,3 +120,17 @@ def test_a_bad_tracing_setting_stops_a_process_with_one_line_and_exit_2(
     assert done.returncode == 2, done.stderr
     [line] = done.stderr.splitlines()
     assert says in line and "Traceback" not in done.stderr
+
+
+def test_a_line_logged_inside_a_span_carries_its_trace_id_and_one_outside_none() -> None:
+    from broker.logs import _add_trace_id
+
+    with tracing.span("relay"):
+        inside = _add_trace_id(None, "info", {"event": "outbox_relayed"})
+        expected = tracing.trace_id()
+    outside = _add_trace_id(None, "info", {"event": "hub_ready"})
+    bound = {"event": "answer_received", "trace_id": "a" * 32}
+
+    assert expected is not None and inside["trace_id"] == expected
+    assert "trace_id" not in outside
+    assert _add_trace_id(None, "info", dict(bound)) == bound  # a handler's own binding stays
