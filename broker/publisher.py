@@ -239,7 +239,10 @@ class Publisher:
                         message, routing_key, mandatory=True, timeout=self._timeout
                     )
                 except aiormq.exceptions.DeliveryError as exc:
-                    if not isinstance(exc, aiormq.exceptions.PublishError):
+                    # Only the channel this publish was nacked on: another task may have
+                    # replaced it already, and its new one must not be closed in turn.
+                    nacked = not isinstance(exc, aiormq.exceptions.PublishError)
+                    if nacked and self._exchanges.get(exchange) is target:
                         await self._new_channel()
                     raise
 
