@@ -10,18 +10,20 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 import pydantic
 from pydantic import Field, PrivateAttr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
 from mash.errors import MashError
 
 __all__ = [
     "AGENCY_NAME",
+    "CONSOLE_INSTANCE",
     "DEFAULT_AGENCIES",
+    "DEFAULT_CONSOLE_INSTANCE",
     "ENV_PREFIX",
     "MAX_AGENCIES",
     "BrokerSettings",
@@ -35,6 +37,10 @@ AGENCY_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
 # One answer per agency goes into every packet; the packet budget (schemas.models) is
 # computed for at most this many agencies.
 MAX_AGENCIES = 10
+# A console instance's name becomes part of its queues' names (broker.topology).
+CONSOLE_INSTANCE = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
+DEFAULT_CONSOLE_INSTANCE = "main"
+_INSTANCE_FORM = "lower case letters, digits and '-', starting with a letter (at most 32)"
 _AGENCIES_FORM = 'a JSON list of agency names, e.g. ["police","health","education","housing"]'
 
 
@@ -134,6 +140,10 @@ class BrokerSettings(BaseSettings):
     # and every adapter's (broker.head_start). A Red contact must never wait behind the head
     # start itself: an hour is far past sense. 0 turns it off.
     red_head_start_s: float = Field(5.0, ge=0, le=3600, allow_inf_nan=False)
+    # Every console instance (`mash console`, MASH_CONSOLE_INSTANCE) this MASH runs,
+    # comma-separated: each has queues of its own and gets every packet and board event, so
+    # two consoles never share out the packets between them.
+    console_instances: Annotated[tuple[str, ...], NoDecode] = (DEFAULT_CONSOLE_INSTANCE,)
 
     def __init__(self, **values: Any) -> None:
         # pydantic-settings raises a multi-line ValidationError (or a SettingsError for a
@@ -200,6 +210,25 @@ class BrokerSettings(BaseSettings):
         if value.strip().lower() in ("", "off"):
             return value.strip()
         return _check_url(value, ("http", "https"), "http://host:15672")
+
+    @field_validator("console_instances", mode="before")
+    @classmethod
+    def _instance_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("console_instances")
+    @classmethod
+    def _instance_names(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value:
+            raise ValueError(f"name at least one console instance, e.g. {DEFAULT_CONSOLE_INSTANCE}")
+        for name in value:
+            if not CONSOLE_INSTANCE.match(name):
+                raise ValueError(f"console instance {name[:40]!r}: {_INSTANCE_FORM}")
+        if len(set(value)) != len(value):
+            raise ValueError("a console instance is named twice")
+        return value
 
     @field_validator("agencies", mode="before")
     @classmethod

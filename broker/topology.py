@@ -32,7 +32,7 @@ import aio_pika
 import aiormq
 from aio_pika.abc import AbstractChannel, AbstractConnection
 
-from broker.settings import BrokerSettings
+from broker.settings import DEFAULT_CONSOLE_INSTANCE, BrokerSettings
 from mash.errors import MashError
 from schemas.enums import Brag, HubEventKind
 
@@ -214,14 +214,35 @@ class Topology:
         return self.name("referrer.feedback")
 
     @property
+    def console_instances(self) -> tuple[str, ...]:
+        """Every console instance whose queues this MASH keeps: MASH_CONSOLE_INSTANCES, and
+        this process's own when it is a console."""
+        own = getattr(self.settings, "console_instance", DEFAULT_CONSOLE_INSTANCE)
+        return tuple(dict.fromkeys((*self.settings.console_instances, own)))
+
+    def console_packet_queue_of(self, instance: str) -> str:
+        """A console instance's own copy of every packet (the packets exchange is a fanout).
+        The first console, ``main``, keeps the name consoles had before there were several."""
+        if instance == DEFAULT_CONSOLE_INSTANCE:
+            return self.name("console.packets")
+        return self.name(f"console.{instance}.packets")
+
+    def console_event_queue_of(self, instance: str) -> str:
+        """The hub's events a console instance's board needs: answers, reminders, re-ratings."""
+        if instance == DEFAULT_CONSOLE_INSTANCE:
+            return self.name("console.events")
+        return self.name(f"console.{instance}.events")
+
+    @property
     def console_packet_queue(self) -> str:
-        """The console's own copy of every packet (the packets exchange is a fanout)."""
-        return self.name("console.packets")
+        """This process's console instance's packets (``main`` for any other process)."""
+        own = getattr(self.settings, "console_instance", DEFAULT_CONSOLE_INSTANCE)
+        return self.console_packet_queue_of(own)
 
     @property
     def console_event_queue(self) -> str:
-        """The hub's events the console's board needs: answers, reminders, re-ratings."""
-        return self.name("console.events")
+        own = getattr(self.settings, "console_instance", DEFAULT_CONSOLE_INSTANCE)
+        return self.console_event_queue_of(own)
 
     @property
     def hub_instance_exchange(self) -> str:
@@ -293,6 +314,39 @@ class Topology:
             raise ValueError(f"agency name {sorted(clash)[0]!r} is reserved for a hub role")
         return [HUB, SCREENING, RESTRICTED, OPERATOR_ROLE, *self.agencies]
 
+    def _console_queues(self, instance: str) -> list[QueueSpec]:
+        packets = self.console_packet_queue_of(instance)
+        events = self.console_event_queue_of(instance)
+        specs: list[QueueSpec] = []
+        console_packets = self._work_queue(packets, SCREENING, (self.packets, ""))
+        # A full queue refuses publishes, and a fanout publish refused by one queue is refused
+        # for all: a console left off must not hold every other screening client's packets
+        # back at MASH_MAX_QUEUE_LENGTH, so its own queue holds months of a MASH's packets.
+        console_packets.arguments["x-max-length"] = max(
+            self.settings.max_queue_length, CONSOLE_PACKET_BACKLOG
+        )
+        specs.append(console_packets)
+        # Its board follows the hub's events. Like ops.events the oldest are dropped rather
+        # than letting a console that is down hold the hub's events back; the packets queue
+        # above, which must lose nothing, refuses instead.
+        specs.append(
+            QueueSpec(
+                name=events,
+                readers=frozenset({SCREENING}),
+                bindings=tuple((self.events, kind) for kind in CONSOLE_EVENT_KINDS),
+                arguments={
+                    "x-queue-type": "quorum",
+                    "x-delivery-limit": self.settings.delivery_limit,
+                    "x-dead-letter-exchange": self.dead,
+                    "x-dead-letter-routing-key": events,
+                    "x-max-length": 100_000,
+                    "x-overflow": "drop-head",
+                },
+                dead_letter_queue=f"{events}.dead",
+            )
+        )
+        return specs
+
     def _work_queue(self, name: str, reader: str | None, *bindings: tuple[str, str]) -> QueueSpec:
         return QueueSpec(
             name=name,
@@ -336,35 +390,11 @@ class Topology:
         # The front door (the screening role, which submitted the contact) passes the
         # decision on to the referrer.
         specs.append(self._work_queue(self.referrer_queue, SCREENING, (self.referrer, "feedback")))
-        # The console (mash console) keeps its own copy of every packet, so it never
-        # competes with another screening client for one, and survives being down.
-        console_packets = self._work_queue(self.console_packet_queue, SCREENING, (self.packets, ""))
-        # A full queue refuses publishes, and a fanout publish refused by one queue is refused
-        # for all: a console left off must not hold every other screening client's packets
-        # back at MASH_MAX_QUEUE_LENGTH, so its own queue holds months of a MASH's packets.
-        console_packets.arguments["x-max-length"] = max(
-            self.settings.max_queue_length, CONSOLE_PACKET_BACKLOG
-        )
-        specs.append(console_packets)
-        # Its board follows the hub's events. Like ops.events the oldest are dropped rather
-        # than letting a console that is down hold the hub's events back; the packets queue
-        # above, which must lose nothing, refuses instead.
-        specs.append(
-            QueueSpec(
-                name=self.console_event_queue,
-                readers=frozenset({SCREENING}),
-                bindings=tuple((self.events, kind) for kind in CONSOLE_EVENT_KINDS),
-                arguments={
-                    "x-queue-type": "quorum",
-                    "x-delivery-limit": self.settings.delivery_limit,
-                    "x-dead-letter-exchange": self.dead,
-                    "x-dead-letter-routing-key": self.console_event_queue,
-                    "x-max-length": 100_000,
-                    "x-overflow": "drop-head",
-                },
-                dead_letter_queue=f"{self.console_event_queue}.dead",
-            )
-        )
+        # Each console instance (mash console) keeps its own copy of every packet, so it
+        # never competes with another screening client, or another console, for one, and
+        # survives being down.
+        for instance in self.console_instances:
+            specs.extend(self._console_queues(instance))
         # Operators read events when they want to; the oldest are dropped rather than
         # letting an unread event queue hold the hub back.
         specs.append(

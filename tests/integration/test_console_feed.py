@@ -8,10 +8,12 @@ import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
 
+import aio_pika
 import pytest
 from argon2 import PasswordHasher
 from playwright.async_api import expect
 
+from broker.topology import Topology, delete
 from console.auth import Accounts, Role
 from console.store import ConsoleStore
 from hub.client import HubClient
@@ -72,3 +74,34 @@ async def test_packets_published_while_the_console_is_down_are_there_when_it_sta
             await expect(page.locator("table").first).to_contain_text("Test Child")
         viewers = {r.user for r in store.activity(refs[1]) if r.action == "packet-viewed"}
         assert viewers == {"officer-a", "officer-b"}
+
+
+async def test_two_console_instances_each_get_every_packet_even_one_that_was_down(
+    stack: Stack, hub_settings: HubSettings, tmp_path: Path
+) -> None:
+    # A second console (another site, a stand-by) is an instance of its own: had the two
+    # shared one queue, each would hold about half the packets.
+    main = console_settings(hub_settings, tmp_path / "main.sqlite3")
+    duty = console_settings(hub_settings, tmp_path / "duty.sqlite3").model_copy(
+        update={"console_instance": "duty"}
+    )
+    hub = hub_settings.model_copy(update={"console_instances": ("main", "duty")})
+    await stack.hub(settings=hub)  # declares both instances' queues
+    await stack.adapters()
+    watcher = await stack.watcher()
+    try:
+        async with serve_console(main) as (_, main_store):
+            async with HubClient(hub_settings) as client:
+                refs = [str((await client.submit(make_contact())).contact_ref) for _ in range(4)]
+            for _ in refs:
+                await watcher.next()  # every packet is out while the duty console is down
+            await _stored(main_store, refs)
+        async with serve_console(duty) as (_, duty_store):
+            await _stored(duty_store, refs)
+    finally:
+        # The fixture removes the prefix's usual queues; the duty console's are extra.
+        async with await aio_pika.connect(hub.amqp_url) as connection:
+            await delete(connection, Topology(hub))
+
+    assert Topology(duty).console_packet_queue.endswith(".console.duty.packets")
+    assert Topology(main).console_packet_queue.endswith(".console.packets")
