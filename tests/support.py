@@ -10,21 +10,18 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from aio_pika.abc import AbstractConnection, AbstractIncomingMessage, AbstractRobustConnection
+from aio_pika.abc import AbstractConnection
 
 from adapters.kit.agency import Agency, Lookup
 from adapters.kit.service import AdapterService
-from broker.connection import connect
 from broker.credentials import load_credentials
-from broker.keyring import Keyring, default_restricted_dir
+from broker.keyring import default_restricted_dir
 from broker.publisher import Publisher
 from broker.settings import BrokerSettings
-from broker.signing import Verifier
 from broker.topology import Topology
 from hub.policy import BragPolicy
 from hub.service import HubService
 from hub.settings import HubSettings
-from schemas.codec import decode
 from schemas.enums import (
     Brag,
     Consent,
@@ -42,6 +39,7 @@ from schemas.models import (
     Subject,
     SubjectMatch,
 )
+from screening.client import ScreeningClient
 
 
 @dataclass(frozen=True)
@@ -115,34 +113,24 @@ def make_contact(brag: Brag = Brag.AMBER, agencies: Sequence[str] = ()) -> Conta
 
 
 class PacketWatcher:
-    """The screening UI's side: every packet from the durable packets queue."""
+    """The screening side, as the product's screening client receives: every packet from the
+    durable packets queue, verified as the hub's, acked once it is in the test's queue."""
 
     def __init__(self, settings: BrokerSettings) -> None:
         self.settings = settings
         self.packets: asyncio.Queue[ScreeningPacket] = asyncio.Queue()
-        self._verifier = Verifier(Keyring.load(settings.keyring))
-        self._connection: AbstractRobustConnection | None = None
+        self._client: ScreeningClient | None = None
 
     async def start(self) -> None:
-        self._connection = await connect(self.settings, "test-screening")
-        channel = await self._connection.channel()
-        queue = await channel.declare_queue(Topology(self.settings).packet_queue, passive=True)
-        await queue.consume(self._on_packet)
-
-    async def _on_packet(self, message: AbstractIncomingMessage) -> None:
-        # As the screening UI does: only packets the hub signed are believed.
-        self._verifier.verify(
-            message.headers, message.message_id, message.type, message.body, frozenset({"hub"})
-        )
-        await self.packets.put(decode(message.body, ScreeningPacket))
-        await message.ack()
+        self._client = await ScreeningClient(self.settings, "test-screening").__aenter__()
+        await self._client.subscribe(ScreeningPacket, self.packets.put)
 
     async def next(self, timeout: float = 15.0) -> ScreeningPacket:
         return await asyncio.wait_for(self.packets.get(), timeout)
 
     async def stop(self) -> None:
-        if self._connection is not None:
-            await self._connection.close()
+        if self._client is not None:
+            await self._client.close()
 
 
 class Stack:

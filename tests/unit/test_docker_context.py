@@ -34,3 +34,16 @@ def test_every_path_the_dockerfile_copies_is_in_the_build_context() -> None:
         if not any(source == p or source.startswith(p + "/") for p in let_in)
     ]
     assert missing == []
+
+
+def test_every_package_the_project_installs_is_copied_into_the_image() -> None:
+    # A new top-level package (screening/ was one) left out of the image installs nothing
+    # and fails only when a container first imports it.
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    packages = [p.rstrip("*") for p in project["tool"]["setuptools"]["packages"]["find"]["include"]]
+    copied = set(_copied())
+
+    assert packages, "no packages found in pyproject.toml"
+    assert [p for p in packages if p not in copied] == []
