@@ -37,9 +37,9 @@ from broker.topology import LANES, Topology, delete
 from hub.client import HubClient
 from hub.intake import load_contact_file
 from mash.screening import render_packet, render_routed
-from schemas.codec import decode
 from schemas.enums import Brag
 from schemas.models import AllocatedContact, Contact, ScreeningPacket
+from screening.client import ScreeningClient
 
 __all__ = ["EXAMPLES", "run_demo"]
 
@@ -52,7 +52,6 @@ DEMO_USER = "demo-manager"
 # As in the seeds: once these agencies have answered, the manager re-rates the case to Red.
 RERATE_AFTER = frozenset({"police", "health"})
 # Agencies take a moment each, as their checks would, so the re-rating lands mid-flight.
-_HUB = frozenset({"hub"})
 ANSWER_DELAYS = {
     "police": 1.0,
     "health": 1.5,
@@ -186,37 +185,28 @@ async def run_demo(
                 f"[bold]MASH console: {address}[/]  sign in as [bold]{DEMO_USER}[/] "
                 f"with password [bold]{password}[/] (MASH manager)"
             )
-        async with HubClient(settings, name="mash-demo") as client:
+        async with (
+            HubClient(settings, name="mash-demo") as client,
+            ScreeningClient(settings, "mash-demo-screening") as screening,
+        ):
             topology = client.topology
+
+            async def on_packet(packet: ScreeningPacket) -> None:
+                # The product's screening client: only packets the hub signed get here.
+                packets[packet.contact_ref] = packet
+                console.print(render_packet(packet))
+                if expected and expected <= packets.keys():
+                    all_arrived.set()
+
+            async def on_routed(routed: AllocatedContact) -> None:
+                # What the allocated worker's team receives: the contact, sent on.
+                console.print(render_routed(routed))
+
+            await screening.subscribe(ScreeningPacket, on_packet)
+            await screening.subscribe(AllocatedContact, on_routed)
             connection = await aio_pika.connect(settings.amqp_url)
             async with connection:
                 channel = await connection.channel()
-
-                async def on_packet(message: AbstractIncomingMessage) -> None:
-                    # The screening UI believes only packets the hub signed.
-                    verifier.verify(
-                        message.headers, message.message_id, message.type, message.body, _HUB
-                    )
-                    packet = decode(message.body, ScreeningPacket)
-                    packets[packet.contact_ref] = packet
-                    console.print(render_packet(packet))
-                    await message.ack()
-                    if expected and expected <= packets.keys():
-                        all_arrived.set()
-
-                packet_queue = await channel.get_queue(topology.packet_queue, ensure=False)
-                await packet_queue.consume(on_packet)
-
-                async def on_routed(message: AbstractIncomingMessage) -> None:
-                    # What the allocated worker's team receives: the contact, sent on.
-                    verifier.verify(
-                        message.headers, message.message_id, message.type, message.body, _HUB
-                    )
-                    console.print(render_routed(decode(message.body, AllocatedContact)))
-                    await message.ack()
-
-                allocated = await channel.get_queue(topology.allocated_queue, ensure=False)
-                await allocated.consume(on_routed)
 
                 # The manager hears from police and health as their answers go out: a copy of
                 # the answers exchange, not the hub's database, because a Red contact's head
