@@ -15,21 +15,21 @@ from pathlib import Path
 from types import TracebackType
 
 import aio_pika
-from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
+from aio_pika.abc import AbstractRobustConnection
 
 from broker.connection import connect
 from broker.consumer import REASON, UNPARSEABLE_REASON
 from broker.keyring import Keyring, ensure_keys
 from broker.publisher import Publisher
 from broker.settings import DEFAULT_AGENCIES, BrokerSettings
-from broker.signing import OPERATOR, Verifier, signer_for
+from broker.signing import OPERATOR, signer_for
 from broker.topology import Topology, declare, delete, lane_for
 from faults.cluster import Cluster
 from faults.poison import KINDS, poison, publish_poison
 from faults.verdict import Verdict
-from schemas.codec import decode
 from schemas.enums import Brag, Consent, LawfulBasis, PacketReason, ReferrerKind, SubjectRole
 from schemas.models import Contact, Referrer, ScreeningPacket, Subject
+from screening.client import ScreeningClient
 
 __all__ = ["Harness", "contact"]
 
@@ -62,7 +62,6 @@ def contact(number: int, brag: Brag) -> Contact:
 @dataclass
 class PacketLog:
     deliveries: list[ScreeningPacket] = field(default_factory=list)
-    refused: int = 0
 
 
 class Harness:
@@ -114,7 +113,7 @@ class Harness:
         self.started = time.monotonic()
         self._connection: AbstractRobustConnection | None = None
         self._publisher: Publisher | None = None
-        self._verifier: Verifier | None = None
+        self._screening: ScreeningClient | None = None
 
     async def __aenter__(self) -> Harness:
         # Owner-only: the hub refuses a database folder other accounts may open.
@@ -122,7 +121,6 @@ class Harness:
         ring = Keyring(self.settings.keyring)
         ensure_keys(ring, self.settings.key_dir, ["hub", OPERATOR, *self.settings.agencies])
         ring.save()
-        self._verifier = Verifier(ring)
         # Through broker.connection, so on a cluster the harness follows the nodes too.
         self._connection = await connect(self.settings, "fault-harness", retry=True)
         channel = await self._connection.channel()
@@ -133,8 +131,11 @@ class Harness:
             signer=signer_for(ring, self.settings.key_dir, OPERATOR),
             attempts=40,
         )
-        packets = await channel.declare_queue(self.topology.packet_queue, passive=True)
-        await packets.consume(self._on_packet)
+        # The product's screening client: a packet the hub did not sign is dead-lettered with
+        # its reason, and so counted as unexpected with the other dead letters.
+        self._screening = ScreeningClient(self.settings, "fault-screening", retry=True)
+        await self._screening.__aenter__()
+        await self._screening.subscribe(ScreeningPacket, self._on_packet)
         return self
 
     async def __aexit__(
@@ -144,6 +145,8 @@ class Harness:
         tb: TracebackType | None,
     ) -> None:
         self.cluster.stop_all()
+        if self._screening is not None:
+            await self._screening.close()
         if self._connection is not None:
             await self._connection.close()
         # A fresh connection: the harness's own may be mid-reconnect after a broker fault.
@@ -152,16 +155,8 @@ class Harness:
         if exc_type is None:
             shutil.rmtree(self.workdir, ignore_errors=True)
 
-    async def _on_packet(self, message: AbstractIncomingMessage) -> None:
-        assert self._verifier is not None
-        try:
-            self._verifier.verify(
-                message.headers, message.message_id, message.type, message.body, frozenset({"hub"})
-            )
-            self.packets.deliveries.append(decode(message.body, ScreeningPacket))
-        except Exception:
-            self.packets.refused += 1
-        await message.ack()
+    async def _on_packet(self, packet: ScreeningPacket) -> None:
+        self.packets.deliveries.append(packet)
 
     async def submit(self, count: int, brag: Brag = Brag.GREEN, *, rate: float = 0.0) -> None:
         """Submit ``count`` contacts with confirms; ``rate`` per second, or as fast as possible."""
@@ -339,7 +334,6 @@ class Harness:
         unexpected = (
             sum(1 for p in self.packets.deliveries if p.contact_ref not in known)
             + sum(1 for ref in amendments.values() if ref not in late)
-            + self.packets.refused
             + sum(1 for ref in deadlines if ref not in due)
             + await self._dead_letters()
             + len(self.poisoned - self.poison_dead_lettered)
