@@ -17,26 +17,22 @@ from datetime import UTC, datetime
 
 import aio_pika
 import structlog
-from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
 
 from broker.connection import connect
 from broker.consumer import Consumer, Rejected
 from broker.credentials import load_credentials
-from broker.publisher import Publisher
 from broker.settings import BrokerSettings
 from broker.signing import OPERATOR
 from broker.topology import Topology, TopologyRefused, declare
 from console.store import ConsoleStore
 from mash.errors import MashError
-from schemas.codec import decode
 from schemas.enums import Brag, HubEventKind
 from schemas.models import HubEvent, ScreeningPacket
+from screening.client import ScreeningClient
 
 __all__ = ["Changes", "ConsoleUnavailable", "Feed", "check_broker"]
 
 log = structlog.get_logger("mash.console")
-
-_HUB = frozenset({"hub"})
 
 
 def _now() -> datetime:
@@ -112,65 +108,54 @@ class Feed:
         self.store = store
         self.changes = changes
         self.clock = clock
-        self.credentials = load_credentials(settings, OPERATOR)
-        self._connection: AbstractRobustConnection | None = None
+        self._client: ScreeningClient | None = None
         self.consumers: list[Consumer] = []
 
     async def start(self) -> None:
-        self._connection = await connect(self.settings, "mash-console")
+        # The product's screening client, on this console instance's own queues: only what
+        # the hub signed is handed over; the rest is dead-lettered with its reason.
+        self._client = ScreeningClient(self.settings, "mash-console")
+        await self._client.__aenter__()
         if self.settings.declare_topology:
-            async with self._connection.channel() as channel:
+            async with self._client.connection.channel() as channel:
                 await declare(channel, self.topology)
-        publisher = Publisher(
-            self._connection,
-            signer=self.credentials.signer,
-            attempts=self.settings.publish_attempts,
-        )
-        for queue, handler in (
-            (self.topology.console_packet_queue, self._on_packet),
-            (self.topology.console_event_queue, self._on_event),
-        ):
-            consumer = Consumer(
-                await self._connection.channel(),
-                publisher,
-                self.topology,
-                queue,
-                handler,
-                component="console",
-                prefetch=32,
-                verifier=self.credentials.verifier,
-                allowed_senders=_HUB,
+        self.consumers.append(
+            await self._client.subscribe(
+                ScreeningPacket, self._on_packet, queue=self.topology.console_packet_queue
             )
-            await consumer.start()
-            self.consumers.append(consumer)
+        )
+        self.consumers.append(
+            await self._client.subscribe(
+                HubEvent, self._on_event, queue=self.topology.console_event_queue
+            )
+        )
         log.info("console_feed_ready", prefix=self.settings.prefix)
 
     async def stop(self) -> None:
-        if self._connection is not None:
-            await self._connection.close()
+        if self._client is not None:
+            await self._client.close()
 
-    async def _on_packet(self, message: AbstractIncomingMessage) -> None:
-        packet = decode(message.body, ScreeningPacket)
+    async def _on_packet(self, packet: ScreeningPacket) -> None:
         # The hub never puts restricted information in a packet; the console holds it to
         # that: a packet carrying a sealed envelope is refused whole, never stored.
         if any(answer.restricted is not None for answer in packet.answers):
             raise Rejected("restricted-in-packet", "a packet carried restricted information")
         now = self.clock()
         with self.store.transaction() as db:
-            if self.store.seen(db, message.message_id or packet.packet_id, now):
+            # A packet's id names its contact and version: a redelivery changes nothing.
+            if self.store.seen(db, packet.packet_id, now):
                 return
             self.store.add_packet(db, packet, now)
         log.info("packet_stored", ref=packet.contact_ref, version=packet.version)
         await self.changes.bump()
 
-    async def _on_event(self, message: AbstractIncomingMessage) -> None:
-        event = decode(message.body, HubEvent)
+    async def _on_event(self, event: HubEvent) -> None:
         ref, detail = event.contact_ref, event.detail
         if ref is None:
             return
         now = self.clock()
         with self.store.transaction() as db:
-            if self.store.seen(db, message.message_id or event.event_id, now):
+            if self.store.seen(db, event.event_id, now):
                 return
             if event.kind is HubEventKind.CONTACT_RECEIVED and event.brag is not None:
                 agencies = [a for a in detail.get("agencies", "").split(",") if a]

@@ -85,6 +85,11 @@ class ScreeningClient:
             self._connection = None
 
     @property
+    def connection(self) -> AbstractRobustConnection:
+        assert self._connection is not None, "use 'async with'"
+        return self._connection
+
+    @property
     def consumers(self) -> list[Consumer]:
         """What each subscription has handled and dead-lettered so far."""
         return list(self._consumers)

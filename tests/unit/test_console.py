@@ -21,7 +21,6 @@ from console.feed import Changes, Feed
 from console.settings import ConsoleSettings
 from console.store import BoardContact, ConsoleStore
 from hub.policy import BragPolicy
-from schemas.codec import encode
 from schemas.enums import Brag, Engagement, PacketReason, ResponseOutcome
 from schemas.models import (
     AgencyResponse,
@@ -173,13 +172,6 @@ def _packet(ref: str = "MASH-2026-000007", restricted: bool = False) -> Screenin
     )
 
 
-class _Message:
-    def __init__(self, body: bytes) -> None:
-        self.body = body
-        self.message_id = str(uuid.uuid4())
-        self.headers: dict[str, str] = {}
-
-
 @pytest.fixture
 def settings(tmp_path: Path, keys: Keys) -> ConsoleSettings:
     return ConsoleSettings(
@@ -194,10 +186,10 @@ async def test_a_packet_carrying_restricted_information_is_refused_not_stored(
     feed = Feed(settings, store, Changes())
 
     with pytest.raises(Rejected, match="restricted"):
-        await feed._on_packet(_Message(encode(_packet(restricted=True))))  # type: ignore[arg-type]
+        await feed._on_packet(_packet(restricted=True))
     assert store.packet("MASH-2026-000007") is None
 
-    await feed._on_packet(_Message(encode(_packet())))  # type: ignore[arg-type]
+    await feed._on_packet(_packet())
     assert store.packet("MASH-2026-000007") is not None
 
 
