@@ -283,6 +283,12 @@ async def connect(
                 connection.connect(timeout=timeout),  # each later reconnection too
                 timeout + 1.0,
             )
+        except asyncio.CancelledError:
+            # Stopped mid-attempt (Ctrl-C, a service stopping): aio-pika's retry task swallows
+            # its own cancellation and would keep the event loop from ever closing.
+            with contextlib.suppress(Exception):
+                await connection.close()
+            raise
         except (OSError, ssl.SSLError, TimeoutError, aio_pika.exceptions.AMQPError) as exc:
             # Its own retry task must not outlive a failed first attempt.
             with contextlib.suppress(Exception):

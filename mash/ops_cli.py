@@ -11,7 +11,8 @@ import asyncio
 import contextlib
 import json
 import logging
-import time
+import signal
+import threading
 import urllib.error
 import urllib.request
 from collections.abc import AsyncIterator, Callable, Coroutine
@@ -99,6 +100,12 @@ def status(
     settings = _settings(db)
     console = _console()
     _quiet_amqp()
+    # Ctrl-C ends a watch after the snapshot in hand, wherever it lands. Left to asyncio.run,
+    # an interrupt during a snapshot cancels it, and a cancellation that arrives as a
+    # connection completes can be lost (the watch then never ends: seen under load).
+    interrupted = threading.Event()
+    if watch:
+        signal.signal(signal.SIGINT, lambda *_: interrupted.set())
     while True:
         snapshot = asyncio.run(gather_status(settings, limit=limit))
         if as_json:
@@ -107,11 +114,7 @@ def status(
             if watch and console.is_terminal:
                 console.clear()
             render_status(snapshot, console)
-        if not watch:
-            break
-        try:
-            time.sleep(interval)
-        except KeyboardInterrupt:
+        if not watch or interrupted.wait(interval):
             break
     problems = [p for p in (snapshot.broker_error, snapshot.database_error) if p]
     if problems:

@@ -200,3 +200,22 @@ async def test_a_client_says_every_node_it_tried_when_none_answers(
 
     assert all(f":{port}" in str(refused.value) for port in ports)
     assert "any of" in str(refused.value) and "guest" not in str(refused.value)
+
+
+async def test_a_connection_stopped_mid_attempt_leaves_no_task_behind() -> None:
+    # Ctrl-C during a command's connect: aio-pika's own retry task swallows cancellation, so
+    # a connection left unclosed kept the event loop (and `mash status --watch`) from ending.
+    from tests.integration.test_metrics_and_health import SilentBroker
+
+    async with SilentBroker() as url:
+        settings = BrokerSettings(amqp_url=url, prefix="cancel", connect_timeout=10)
+        before = asyncio.all_tasks()
+        attempt = asyncio.create_task(connect(settings, "test-cancel", quiet=True))
+        await asyncio.sleep(0.5)  # inside the handshake the silent broker never answers
+        attempt.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(asyncio.shield(attempt), 5)  # it ends, and promptly
+        await asyncio.sleep(0.2)
+
+        left = [t for t in asyncio.all_tasks() - before if t is not asyncio.current_task()]
+        assert [t.get_coro() for t in left if not t.done()] == []
