@@ -7,6 +7,11 @@
 
 The driver is a process of its own; it reads packets from the flow's packet queue without
 acks so that it costs the system under test as little as possible.
+
+It does not use the product's screening client (:mod:`screening.client`) as the demo, the
+tests and the fault harness do: the raw baseline flow's packets are not signed by the hub,
+so the client would dead-letter them, and verifying and decoding every packet would be
+counted against the system under test.
 """
 
 from __future__ import annotations

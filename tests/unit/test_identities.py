@@ -176,6 +176,17 @@ def test_the_screening_ui_submits_contacts_and_commands_and_reads_packets() -> N
     }
 
 
+def test_every_console_instance_reads_its_own_queues_and_no_other_role_reads_them() -> None:
+    # A second console (MASH_CONSOLE_INSTANCES) logs in as the screening UI too; without a
+    # grant on its own queues it would be refused at its first packet.
+    topology = Topology(BrokerSettings(prefix="boro", console_instances="main,duty"))
+    duty = {"boro.console.duty.packets", "boro.console.duty.events"}
+    for role in topology.roles():
+        read = permissions_for(topology, role).read
+        readable = {name for name in duty if allowed(read, name)}
+        assert readable == (duty if role == "screening" else set()), role
+
+
 def test_a_name_that_merely_starts_like_a_granted_one_is_not_granted() -> None:
     police = permissions_for(TOPOLOGY, "police")
     assert not allowed(police.read, "boro.police.requests.urgent.dead")

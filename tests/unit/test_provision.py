@@ -70,6 +70,20 @@ def test_definitions_hold_users_permissions_and_the_whole_topology() -> None:
     assert document["vhosts"] == []  # the default vhost is left alone
 
 
+def test_definitions_declare_every_console_instances_queues_bound_to_the_packets() -> None:
+    # `mash broker provision` is where a MASH that runs two consoles gets both queue pairs.
+    topology = Topology(SETTINGS.model_copy(update={"console_instances": ("main", "duty")}))
+    document = definitions(topology, new_credentials(topology))
+    queues = {q["name"] for q in document["queues"]}
+    assert {"boro.console.packets", "boro.console.duty.packets"} <= queues
+    assert {"boro.console.events", "boro.console.duty.events"} <= queues
+    bound = {(b["source"], b["destination"]) for b in document["bindings"]}
+    assert {
+        ("boro.packets", "boro.console.packets"),
+        ("boro.packets", "boro.console.duty.packets"),
+    } <= bound
+
+
 def test_definitions_without_topology_or_passwords_are_for_certificate_users() -> None:
     creds = new_credentials(TOPOLOGY, passwords=False)
     document = definitions(TOPOLOGY, creds, include_topology=False)
